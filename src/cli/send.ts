@@ -1,0 +1,96 @@
+/**
+ * Signs a webhook payload the way the orchestrator does and sends it to a
+ * running step-runner, printing the answer: for trying a step by hand.
+ *
+ *   npm run send -- step_c --data '{"foo":"bar"}' --deps '{"step_a":{"data":null,"exit_code":"success"}}'
+ */
+import { randomBytes } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { request } from 'undici'
+import { sign } from '../core/signature.js'
+import { DEV_KEY_FILE, readDevelopmentKey } from '../server/dev-key.js'
+
+const USAGE = `usage: npm run send -- <step_name> [--data JSON] [--deps JSON] [--context JSON] [--url URL]
+
+  --data JSON      payload.data (left out when not given)
+  --deps JSON      payload.context.dependencies_context (default {})
+  --context JSON   other payload.context fields, e.g. '{"flow_name":"checkout"}'
+  --url URL        where the server listens (default http://127.0.0.1:$PORT/hook, PORT defaulting to 3000)
+
+The key is the first of SIGNATURE_KEY's comma-separated keys, else the development
+key that the server saved in ${DEV_KEY_FILE}.`
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      data: { type: 'string' },
+      deps: { type: 'string' },
+      context: { type: 'string' },
+      url: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) return usage(0)
+  const stepName = positionals[0]
+  if (stepName === undefined || positionals.length > 1) return usage(2)
+
+  const data = values.data === undefined ? undefined : json('--data', values.data)
+  const deps = values.deps === undefined ? {} : json('--deps', values.deps)
+  const extra = values.context === undefined ? {} : json('--context', values.context)
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new Error('--context must be a JSON object')
+
+  const key = process.env['SIGNATURE_KEY']?.split(',')[0]?.trim() || (await readDevelopmentKey())
+  if (key === undefined) throw new Error(`no key: set SIGNATURE_KEY, or start the server once without it so that it saves a development key in ${DEV_KEY_FILE}`)
+
+  const context = {
+    flow_id: 'manual_flow',
+    flow_name: 'manual',
+    step_name: stepName,
+    request_id: `mqr_${randomBytes(16).toString('hex')}`,
+    triggered_by: { step_name: 'manual', step_execution_id: `ste_${randomBytes(16).toString('hex')}` },
+    dependencies_context: deps,
+    ...extra,
+  }
+  const payload = data === undefined ? { context } : { data, context }
+  const signature = sign(JSON.stringify(payload), key)
+  const url = values.url ?? `http://127.0.0.1:${process.env['PORT'] || 3000}/hook`
+
+  const response = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ payload, signature }),
+  })
+  const text = await response.body.text()
+  let shown = text
+  try {
+    shown = JSON.stringify(JSON.parse(text), null, 2)
+  } catch {
+    // not JSON: show it as it came
+  }
+  process.stdout.write(`HTTP ${response.statusCode}\n${shown}\n`)
+  return response.statusCode >= 200 && response.statusCode < 300 ? 0 : 1
+}
+
+function json(flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new Error(`${flag} is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+function usage(code: number): number {
+  ;(code === 0 ? process.stdout : process.stderr).write(USAGE + '\n')
+  return code
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string }
+    const message = e.code === 'ECONNREFUSED' ? 'connection refused: is the server running (npm start)?' : (e.message ?? String(err))
+    process.stderr.write(`send: ${message}\n`)
+    process.exit(1)
+  },
+)

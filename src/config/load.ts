@@ -1,0 +1,77 @@
+import { resolve } from 'node:path'
+import type { Registry } from '../core/registry.js'
+import { compileSteps, hashConfig } from './compile-steps.js'
+import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
+import { createInputSchemas, type ReadFile } from './input-schemas.js'
+import { checkFormat } from './validate-format.js'
+import { parseYamlSource } from './yaml-source.js'
+
+export type LoadResult =
+  | { readonly ok: true; readonly registry: Registry; readonly warnings: readonly Diagnostic[] }
+  | {
+      readonly ok: false
+      /** The steps file itself could not be read (lint-steps exits 2 for this). */
+      readonly unreadable: boolean
+      readonly diagnostics: readonly Diagnostic[]
+      /** Every file this attempt read or tried to read, so a watcher can wait for a fix. */
+      readonly files: readonly string[]
+    }
+
+export interface LoadOptions {
+  readonly readFile: ReadFile
+  readonly now?: () => Date
+}
+
+/**
+ * The whole load: read, parse, check the format, compile every schema and
+ * expression. Either a complete registry or every problem found, never half.
+ * `stepsPath` is shown in diagnostics as given.
+ */
+export async function loadConfig(stepsPath: string, options: LoadOptions): Promise<LoadResult> {
+  const stepsAbs = resolve(stepsPath)
+  const texts = new Map<string, string>()
+  const readFile: ReadFile = async (abs) => {
+    const text = await options.readFile(abs)
+    texts.set(abs, text)
+    return text
+  }
+
+  let text: string
+  try {
+    text = await readFile(stepsAbs)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`
+    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${why}`, rule: 'file-unreadable' }], [stepsAbs])
+  }
+
+  const { source, diagnostics: syntax } = parseYamlSource(stepsPath, text)
+  if (syntax.length > 0) return fail(false, syntax, [stepsAbs])
+
+  let value: unknown
+  try {
+    value = source.doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    return fail(false, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: (err as Error).message, rule: 'yaml-syntax' }], [stepsAbs])
+  }
+  const format = checkFormat(value, source)
+  const schemas = createInputSchemas(source, stepsPath, readFile)
+  // Steps that are valid on their own are compiled even when others are not,
+  // so one run shows every problem in the file.
+  const { steps, diagnostics } = await compileSteps(format.ok ? format.file.steps : format.validSteps, source, schemas)
+  const files = [stepsAbs, ...[...schemas.files].sort()]
+  if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files)
+  if (hasErrors(diagnostics)) return fail(false, diagnostics, files)
+
+  const registry: Registry = Object.freeze({
+    hash: hashConfig(files.map((f) => texts.get(f) ?? '')),
+    loadedAt: (options.now ?? (() => new Date()))(),
+    steps,
+    files,
+  })
+  return { ok: true, registry, warnings: sortDiagnostics(diagnostics) }
+}
+
+function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[]): LoadResult {
+  return { ok: false, unreadable, diagnostics: sortDiagnostics(diagnostics), files }
+}

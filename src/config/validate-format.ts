@@ -1,0 +1,107 @@
+import { Ajv, type ErrorObject } from 'ajv'
+import { stepsFileSchema } from '../package-files.js'
+import type { Diagnostic, Rule } from './diagnostics.js'
+import type { StepsFile } from './steps-file.generated.js'
+import { didYouMean } from './suggest.js'
+import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
+
+// The format never changes while the process runs: compile its schema once.
+const validateFormat = new Ajv({ allErrors: true, verbose: true, strict: true }).compile<StepsFile>(stepsFileSchema)
+
+export type FormatCheck =
+  | { readonly ok: true; readonly file: StepsFile }
+  | {
+      readonly ok: false
+      readonly diagnostics: Diagnostic[]
+      /** The steps that are valid on their own, so that they can still be compiled and checked. */
+      readonly validSteps: StepsFile['steps']
+    }
+
+/** Checks a parsed steps file against schemas/steps.schema.json; every error points at its YAML node. */
+export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
+  if (validateFormat(value)) return { ok: true, file: value }
+  const errors = validateFormat.errors ?? []
+  const steps = (value as { steps?: unknown } | null)?.steps
+  const validSteps: StepsFile['steps'] = {}
+  if (typeof steps === 'object' && steps !== null && !Array.isArray(steps)) {
+    for (const [name, step] of Object.entries(steps)) {
+      const prefix = `/steps/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`
+      if (!errors.some((e) => e.instancePath === prefix || e.instancePath.startsWith(prefix + '/') || (e.instancePath === '/steps' && e.params && (e.params as { propertyName?: string }).propertyName === name))) {
+        validSteps[name] = step as StepsFile['steps'][string]
+      }
+    }
+  }
+  return { ok: false, diagnostics: toDiagnostics(errors, source), validSteps }
+}
+
+function toDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diagnostic[] {
+  // A failed oneOf reports every branch's errors as well; keep the one summary.
+  const oneOfs = errors.filter((e) => e.keyword === 'oneOf').map((e) => e.schemaPath + '/')
+  const kept = errors.filter((e) => !oneOfs.some((prefix) => e.schemaPath.startsWith(prefix)))
+  const seen = new Set<string>()
+  const out: Diagnostic[] = []
+  for (const error of kept) {
+    const d = toDiagnostic(error, source)
+    const id = `${d.line}:${d.col}:${d.message}`
+    if (!seen.has(id)) {
+      seen.add(id)
+      out.push(d)
+    }
+  }
+  return out
+}
+
+function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
+  const path = pointerToPath(error.instancePath)
+  const where = describePath(path)
+  const at = (p: NodePath, on: 'key' | 'value', message: string, rule: Rule) => diagnosticAt(source, p, on, message, rule)
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = String(params['additionalProperty'])
+      const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {})
+      const hint = didYouMean(key, known) || (known.length > 0 ? ` (known keys: ${known.join(', ')})` : '')
+      return at([...path, key], 'key', `unknown key '${key}' in ${where}${hint}`, 'unknown-key')
+    }
+    case 'required':
+      return at(path, 'key', `${where} is missing the required key '${String(params['missingProperty'])}'`, 'missing-key')
+    case 'type':
+      return at(path, 'value', `${where} must be ${article(String(params['type']))}, not ${typeName(error.data)}`, 'wrong-type')
+    case 'const':
+      return at(path, 'value', `${where} must be ${JSON.stringify(params['allowedValue'])}`, 'invalid-value')
+    case 'enum':
+      return at(path, 'value', `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, 'invalid-value')
+    case 'oneOf':
+      return at(path, 'value', `${where} must be ${alternatives(error.schema)}`, 'wrong-type')
+    case 'propertyNames':
+      return at([...path, String(params['propertyName'])], 'key', `invalid name '${String(params['propertyName'])}' in ${where}`, 'invalid-value')
+    default:
+      return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'invalid-value')
+  }
+}
+
+function pointerToPath(pointer: string): NodePath {
+  if (pointer === '') return []
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+}
+
+function alternatives(branches: unknown): string {
+  const names = (Array.isArray(branches) ? branches : []).map((b: { type?: string; title?: string }) => b.title ?? article(b.type ?? 'value'))
+  return names.length <= 1 ? (names[0] ?? 'valid') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`
+}
+
+function article(type: string): string {
+  if (type === 'object') return 'a mapping'
+  if (type === 'array') return 'a list'
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  return article(typeof value)
+}

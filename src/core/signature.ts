@@ -1,0 +1,35 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+
+/**
+ * The orchestrator's signature: lowercase hex of
+ * sha256(JSON.stringify(payload) + key), over UTF-8, as the seed computes it.
+ */
+export function sign(payloadJson: string, key: string): string {
+  return createHash('sha256').update(payloadJson, 'utf8').update(key, 'utf8').digest('hex')
+}
+
+/** Returns the index of the key that signed the payload, or -1. */
+export type Verifier = (payloadJson: string, signature: unknown) => number
+
+// Checked before decoding: Buffer.from(hex, 'hex') stops silently at the first
+// bad character, so "abc…zz" would otherwise compare as a shorter digest.
+const SIGNATURE_FORMAT = /^[0-9a-f]{64}$/
+
+export function createVerifier(keys: readonly string[]): Verifier {
+  if (keys.length === 0) throw new Error('a verifier needs at least one key')
+  const keyBytes = keys.map((key) => Buffer.from(key, 'utf8'))
+  return (payloadJson, signature) => {
+    if (typeof signature !== 'string' || !SIGNATURE_FORMAT.test(signature)) return -1
+    const given = Buffer.from(signature, 'hex')
+    // Hash the payload once; each key only extends a copy of that state.
+    const prefix = createHash('sha256').update(payloadJson, 'utf8')
+    let matched = -1
+    // Every key is compared, matched or not, so timing tells nothing of which.
+    for (let i = 0; i < keyBytes.length; i++) {
+      const hash = i === keyBytes.length - 1 ? prefix : prefix.copy()
+      const expected = hash.update(keyBytes[i]!).digest()
+      if (timingSafeEqual(expected, given) && matched === -1) matched = i
+    }
+    return matched
+  }
+}

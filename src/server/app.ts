@@ -1,0 +1,82 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import secureJson from 'secure-json-parse'
+import { handleHook } from '../core/hook.js'
+import type { Registry } from '../core/registry.js'
+import type { Verifier } from '../core/signature.js'
+
+export interface AppOptions {
+  /** The registry to use for a request that arrives now. */
+  readonly currentRegistry: () => Registry
+  readonly verify: Verifier
+  readonly logger: FastifyServerOptions['logger']
+  readonly bodyLimit: number
+}
+
+/** The HTTP shell around the core: parse, hand over to handleHook, answer. */
+export function buildApp(options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit,
+  })
+
+  // Only JSON is the protocol: drop fastify's text/plain parser so anything
+  // else is a 415, and parse JSON ourselves for errors that say what is wrong.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(badBody('request body is empty; expected a JSON object with "payload" and "signature"'), undefined)
+    try {
+      // Poisoning keys are refused rather than stripped: stripping would
+      // change what the signature covers.
+      done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }))
+    } catch (err) {
+      const message = (err as Error).message
+      done(badBody(/prototype property/i.test(message) ? 'request body contains a forbidden key (__proto__ or constructor.prototype)' : `request body is not valid JSON: ${message}`), undefined)
+    }
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500
+    if (status < 500) {
+      request.log.info({ status, code: error.code }, 'request rejected: %s', error.message)
+      return reply.code(status).send({ error: clientMessage(error, options.bodyLimit) })
+    }
+    request.log.error({ err: error }, 'request failed')
+    return reply.code(500).send({ error: 'internal error' })
+  })
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}; the webhook is POST /hook` }),
+  )
+
+  app.post('/hook', async (request, reply) => {
+    const outcome = await handleHook(request.body, options.currentRegistry(), options.verify)
+    if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
+    return reply.code(200).send(outcome.result)
+  })
+
+  app.get('/healthz', async () => {
+    const registry = options.currentRegistry()
+    return {
+      status: 'ok',
+      config: { hash: registry.hash, steps: registry.steps.size, loaded_at: registry.loadedAt.toISOString() },
+    }
+  })
+
+  return app
+}
+
+function clientMessage(error: FastifyError, bodyLimit: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'content-type must be application/json'
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body is larger than the limit of ${bodyLimit} bytes`
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'content-length does not match the body'
+  }
+  return error.message
+}
+
+function badBody(message: string): FastifyError {
+  return Object.assign(new Error(message), { statusCode: 400, code: 'STEP_RUNNER_BAD_BODY', name: 'BadBody' })
+}
