@@ -34,10 +34,13 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
   const stepsDir = dirname(resolve(stepsPath))
   const warnings: string[] = []
   const ajv = new Ajv({
-    strict: true,
-    // Type and tuple hints are advice, not errors: they become lint warnings.
+    // ajv's strict mode as it ships: unknown keywords and formats are errors;
+    // type and tuple hints are advice, and become lint warnings.
+    strictSchema: true,
+    strictNumbers: true,
     strictTypes: 'log',
     strictTuples: 'log',
+    strictRequired: false,
     allErrors: true,
     logger: { log: () => {}, warn: (...args: unknown[]) => warnings.push(args.map(String).join(' ')), error: () => {} },
   })
@@ -165,9 +168,9 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     compile(input, at) {
       const stepsSite = { source: steps, path: at }
       if (typeof input !== 'string') {
-        // A query keeps each inline schema's id unique while relative $refs
-        // still resolve against the steps file's folder.
-        const id = `${pathToFileURL(resolve(stepsPath)).href}?schema=${encodeURIComponent(describePath(at))}`
+        // A suffix on the last path segment keeps each inline schema's id unique
+        // while relative $refs still resolve against the steps file's folder.
+        const id = `${pathToFileURL(resolve(stepsPath)).href}--${encodeURIComponent(describePath(at))}`
         return compileAt(input, id, stepsSite)
       }
       const abs = resolve(stepsDir, input)

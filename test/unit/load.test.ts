@@ -1,0 +1,110 @@
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadFromTexts, problemsOf, registryFrom } from '../helpers/config.js'
+
+describe('loadConfig', () => {
+  it('compiles every step of a valid file into an immutable registry', async () => {
+    const registry = await registryFrom({
+      'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: success\n  b:\n    input: schemas/b.json\n    transform: $data\n    exit_code: done\n',
+      'schemas/b.json': '{"type": "object"}',
+    })
+    expect([...registry.steps.keys()]).toEqual(['a', 'b'])
+    expect(registry.steps.get('b')).toMatchObject({ action: { kind: 'static', exitCode: 'done' } })
+    expect(registry.steps.get('b')!.validate).toBeTypeOf('function')
+    expect(registry.files).toEqual([resolve('steps.yaml'), resolve('schemas/b.json')])
+    expect(registry.hash).toMatch(/^[0-9a-f]{16}$/)
+    expect(Object.isFrozen(registry)).toBe(true)
+  })
+
+  it('gives the same hash to the same files and another to a changed schema file', async () => {
+    const steps = 'version: 1\nsteps:\n  b:\n    input: b.json\n    exit_code: done\n'
+    const one = await registryFrom({ 'steps.yaml': steps, 'b.json': '{"type": "object"}' })
+    const two = await registryFrom({ 'steps.yaml': steps, 'b.json': '{"type": "object"}' })
+    const three = await registryFrom({ 'steps.yaml': steps, 'b.json': '{"type": "array"}' })
+    expect(one.hash).toBe(two.hash)
+    expect(three.hash).not.toBe(one.hash)
+  })
+
+  it('reads schema files relative to the steps file, and reports them by that path', async () => {
+    const result = await loadFromTexts({ 'conf/steps.yaml': 'version: 1\nsteps:\n  b:\n    input: s/b.json\n    exit_code: done\n', 'conf/s/b.json': '{"type": "object"}' }, 'conf/steps.yaml')
+    expect(result.ok).toBe(true)
+    expect(await problemsOf({ 'conf/steps.yaml': 'version: 1\nsteps:\n  b:\n    input: s/b.json\n    exit_code: done\n', 'conf/s/b.json': '{"type": "objekt"}' }, 'conf/steps.yaml')).toEqual([
+      "conf/s/b.json:1:10: error: invalid input schema: 'type' must be equal to one of the allowed values",
+    ])
+  })
+
+  it('reports a file that is not there as unreadable', async () => {
+    const result = await loadFromTexts({}, 'nowhere.yaml')
+    expect(result).toMatchObject({ ok: false, unreadable: true, diagnostics: [{ file: 'nowhere.yaml', line: 1, col: 1, message: 'steps file not found' }] })
+  })
+
+  it('points every problem at its line and column, all in one run', async () => {
+    const steps = [
+      'version: 1', //                        1
+      'steps:', //                            2
+      '  a:', //                              3
+      '    exit_cod: success', //             4
+      '  b:', //                              5
+      '    exit_code: 3', //                  6
+      '  c:', //                              7
+      '    exit_code: ok', //                 8
+      "    transform: '$foo('", //            9
+      '  d:', //                              10
+      '    exit_code: ok', //                 11
+      '    input: missing.json', //           12
+      '  e:', //                              13
+      '    exit_code: ok', //                 14
+      '    input: { type: object, requried: [x] }', // 15
+    ].join('\n')
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      "steps.yaml:3:3: error: steps.a is missing the required key 'exit_code'",
+      "steps.yaml:4:5: error: unknown key 'exit_cod' in steps.a (did you mean 'exit_code'?)",
+      'steps.yaml:6:16: error: steps.b.exit_code must be a string, not a number',
+      expect.stringMatching(/^steps\.yaml:9:\d+: error: steps\.c\.transform: JSONata syntax error: /),
+      "steps.yaml:12:12: error: schema file 'missing.json' not found",
+      "steps.yaml:15:28: error: unknown JSON Schema keyword 'requried' (did you mean 'required'?) (ajv strict mode)",
+    ])
+  })
+
+  it('reports a step defined twice at the second definition', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n  a:\n    exit_code: y\n' })).toEqual([
+      "steps.yaml:5:3: error: duplicate key 'a' (it is already defined above)",
+    ])
+  })
+
+  it('requires the format version', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'steps: {}\n' })).toEqual(["steps.yaml:1:1: error: the file is missing the required key 'version'"])
+    expect(await problemsOf({ 'steps.yaml': 'version: 2\nsteps: {}\n' })).toEqual(['steps.yaml:1:10: error: version must be 1'])
+  })
+
+  it('refuses async schemas, whose validators would read as always valid', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input: { $async: true, type: object }\n' })).toEqual([
+      "steps.yaml:5:14: error: '$async' schemas are not supported for step input",
+    ])
+  })
+
+  it('follows $ref to other local schema files', async () => {
+    const registry = await registryFrom({
+      'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input: { type: object, properties: { address: { $ref: "schemas/address.json" } } }\n',
+      'schemas/address.json': '{"type": "object", "required": ["city"]}',
+    })
+    const validate = registry.steps.get('a')!.validate!
+    expect(validate({ address: { city: 'Paris' } })).toBe(true)
+    expect(validate({ address: {} })).toBe(false)
+    expect(registry.files).toHaveLength(2)
+  })
+
+  it('points at a $ref that cannot be resolved', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input:\n      properties:\n        b: { $ref: "#/definitions/nope" }\n' })).toEqual([
+      "steps.yaml:7:20: error: cannot resolve $ref '#/definitions/nope'",
+    ])
+  })
+
+  it('compiles a schema file shared by several steps once', async () => {
+    const registry = await registryFrom({
+      'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input: s.json\n  b:\n    exit_code: x\n    input: ./s.json\n',
+      's.json': '{"$id": "https://example.com/s.json", "type": "string"}',
+    })
+    expect(registry.steps.get('a')!.validate).toBe(registry.steps.get('b')!.validate)
+  })
+})
