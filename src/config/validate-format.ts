@@ -37,7 +37,18 @@ export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
 function toDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diagnostic[] {
   // A failed oneOf reports every branch's errors as well; keep the one summary.
   const oneOfs = errors.filter((e) => e.keyword === 'oneOf').map((e) => e.schemaPath + '/')
-  const kept = errors.filter((e) => !oneOfs.some((prefix) => e.schemaPath.startsWith(prefix)))
+  // A typo of a required key is one problem, not two: "unknown key 'exit_cod'
+  // (did you mean 'exit_code'?)" says it all, so drop the "missing" error.
+  const misspelt = new Set(
+    errors
+      .filter((e) => e.keyword === 'additionalProperties')
+      .map((e) => `${e.instancePath}|${didYouMean(String(e.params['additionalProperty']), Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}))}`),
+  )
+  const kept = errors.filter(
+    (e) =>
+      !oneOfs.some((prefix) => e.schemaPath.startsWith(prefix)) &&
+      !(e.keyword === 'required' && misspelt.has(`${e.instancePath}| (did you mean '${String(e.params['missingProperty'])}'?)`)),
+  )
   const seen = new Set<string>()
   const out: Diagnostic[] = []
   for (const error of kept) {
