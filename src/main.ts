@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises'
+import { Agent } from 'undici'
 import { formatDiagnostic } from './config/diagnostics.js'
 import { loadConfig } from './config/load.js'
 import { createVerifier } from './core/signature.js'
 import { buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { readSettings } from './server/settings.js'
+import { createUpstream } from './upstream/undici-upstream.js'
 
 const BODY_LIMIT = 1024 * 1024
 
@@ -16,7 +18,7 @@ async function main(): Promise<number> {
   }
   const settings = read.settings
 
-  const loaded = await loadConfig(settings.stepsFile, { readFile: (p) => readFile(p, 'utf8') })
+  const loaded = await loadConfig(settings.stepsFile, { readFile: (p) => readFile(p, 'utf8'), env: process.env })
   if (!loaded.ok) {
     for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
     const count = loaded.diagnostics.filter((d) => d.severity === 'error').length
@@ -34,9 +36,13 @@ async function main(): Promise<number> {
   }
 
   const registry = loaded.registry
+  // One dispatcher for the life of the process: keep-alive connections are
+  // shared by every step. It follows no redirects (no redirect interceptor).
+  const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
   const app = buildApp({
     currentRegistry: () => registry,
     verify: createVerifier(keys),
+    upstream: createUpstream({ dispatcher }),
     logger: { level: settings.logLevel },
     bodyLimit: BODY_LIMIT,
   })
@@ -45,6 +51,7 @@ async function main(): Promise<number> {
   const close = async (signal: string) => {
     app.log.info({ signal }, 'shutting down')
     await app.close()
+    await dispatcher.close()
     process.exit(0)
   }
   process.once('SIGTERM', () => void close('SIGTERM'))

@@ -21,6 +21,12 @@ export type Rule =
   | 'jsonata-syntax'
   | 'schema-file'
   | 'schema-invalid'
+  | 'env-missing'
+  | 'url-invalid'
+  | 'placeholder'
+  | 'header-invalid'
+  | 'retry-ignored'
+  | 'body-ignored'
 
 /** `path:line:col: severity: message`, the way compilers and eslint print them. */
 export function formatDiagnostic(d: Diagnostic): string {

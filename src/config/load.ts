@@ -5,6 +5,7 @@ import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
 import { parseYamlSource } from './yaml-source.js'
+import { packageVersion } from '../package-files.js'
 
 export type LoadResult =
   | { readonly ok: true; readonly registry: Registry; readonly warnings: readonly Diagnostic[] }
@@ -19,6 +20,10 @@ export type LoadResult =
 
 export interface LoadOptions {
   readonly readFile: ReadFile
+  /** Where ${VAR} references are read from, once, at load. */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Report unset variables as warnings (linting in CI, where secrets are absent). */
+  readonly allowMissingEnv?: boolean
   readonly now?: () => Date
 }
 
@@ -58,7 +63,14 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   const schemas = createInputSchemas(source, stepsPath, readFile)
   // Steps that are valid on their own are compiled even when others are not,
   // so one run shows every problem in the file.
-  const { steps, diagnostics } = await compileSteps(format.ok ? format.file.steps : format.validSteps, source, schemas)
+  const { steps, diagnostics } = await compileSteps(format.ok ? format.file.steps : format.validSteps, {
+    source,
+    schemas,
+    env: options.env,
+    allowMissingEnv: options.allowMissingEnv ?? false,
+    defaults: format.ok ? format.file.defaults : undefined,
+    userAgent: `step-runner/${packageVersion}`,
+  })
   const files = [stepsAbs, ...[...schemas.files].sort()]
   if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files)
   if (hasErrors(diagnostics)) return fail(false, diagnostics, files)

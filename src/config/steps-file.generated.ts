@@ -6,20 +6,41 @@
  */
 
 /**
+ * Time limit of one attempt in milliseconds, covering connect, headers and body. Default 5000.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "timeout_ms".
+ */
+export type TimeoutMs = number;
+/**
+ * Largest response body read, in bytes (after decompression too). Default 1048576 (1 MiB).
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "max_response_bytes".
+ */
+export type MaxResponseBytes = number;
+/**
+ * One step: either static (`exit_code`) or an outbound HTTP call (`http`), never both.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "step".
+ */
+export type Step = Step1 & Step2;
+export type Step1 = {
+  [k: string]: unknown;
+};
+/**
  * The JSON Schema that `payload.data` must match (absent data is checked as `null`): inline, or the path of a .json/.yaml schema file relative to the steps file. Compiled by ajv in strict mode, with ajv-formats.
  *
  * This interface was referenced by `StepsFile`'s JSON-Schema
  * via the `definition` "input".
  */
-export type InputSchema = ASchemaFilePath | AnInlineSchemaAMapping | TrueOrFalse;
-/**
- * Path of a .json or .yaml schema file, relative to the steps file.
- */
-export type ASchemaFilePath = string;
-/**
- * `true` accepts any data; `false` rejects all.
- */
-export type TrueOrFalse = boolean;
+export type InputSchema =
+  | string
+  | {
+      [k: string]: unknown;
+    }
+  | boolean;
 
 /**
  * A step-runner steps file: the steps that the orchestrator's webhook calls, by name.
@@ -30,6 +51,19 @@ export interface StepsFile {
    */
   version: 1;
   /**
+   * Defaults for every step. A step's own settings override them key by key.
+   */
+  defaults?: {
+    /**
+     * Defaults for HTTP steps.
+     */
+    http?: {
+      timeout_ms?: TimeoutMs;
+      max_response_bytes?: MaxResponseBytes;
+      retry?: RetryPolicy;
+    };
+  };
+  /**
    * The steps, by name. A key is the `context.step_name` that the orchestrator sends.
    */
   steps: {
@@ -37,29 +71,79 @@ export interface StepsFile {
   };
 }
 /**
- * One step. A static step answers a fixed `exit_code`.
+ * Retries on connection errors, timeouts, 408, 429, 500, 502, 503 and 504.
  *
  * This interface was referenced by `StepsFile`'s JSON-Schema
- * via the `definition` "step".
+ * via the `definition` "retry".
  */
-export interface Step {
+export interface RetryPolicy {
+  /**
+   * Total attempts including the first. Default 3 for GET, HEAD, PUT and DELETE; 1 for POST and PATCH unless `non_idempotent` is true.
+   */
+  max_attempts?: number;
+  /**
+   * Base delay before a retry; doubles with each attempt, with jitter. Default 200.
+   */
+  backoff_ms?: number;
+  /**
+   * Largest delay between attempts, also the cap on an upstream's Retry-After. Default 5000.
+   */
+  max_backoff_ms?: number;
+  /**
+   * Retry POST and PATCH too. Only set this when the upstream honours the `idempotency-key` header. Default false.
+   */
+  non_idempotent?: boolean;
+}
+export interface Step2 {
   /**
    * What the step does, for people reading the file.
    */
   description?: string;
   input?: InputSchema;
   /**
-   * A JSONata expression. Its root (`$`) is `payload.context.dependencies_context` (`{}` when absent); `$data` is `payload.data` and `$context` is `payload.context`. A static step answers its result as `data` (left out when the result is undefined).
+   * A JSONata expression. Its root (`$`) is `payload.context.dependencies_context` (`{}` when absent); `$data` is `payload.data` and `$context` is `payload.context`. A static step answers its result as `data` (left out when the result is undefined); an HTTP step sends it as the JSON request body (not for GET, HEAD and DELETE).
    */
   transform?: string;
   /**
-   * The exit code a static step answers, such as `success`.
+   * The exit code a static step answers, such as `success`. A step has either `exit_code` or `http`.
    */
-  exit_code: string;
+  exit_code?: string;
+  http?: HttpCall;
+  /**
+   * HTTP steps: a JSONata expression over `{ "status", "headers", "body" }` of the response (`$data` and `$context` bound as in `transform`) that must yield `{ "exit_code", "data"? }`. Without it, a 2xx answers `success` with the body as data, anything else `failure` with `data.error.code = "upstream_status"`.
+   */
+  output?: string;
 }
 /**
- * An inline JSON Schema.
+ * The outbound HTTP call an HTTP step makes, with undici. Redirects are never followed.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "http".
  */
-export interface AnInlineSchemaAMapping {
-  [k: string]: unknown;
+export interface HttpCall {
+  /**
+   * The HTTP method. POST and PATCH are retried only with `retry.non_idempotent: true`.
+   */
+  method?: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /**
+   * An absolute http(s) URL. `{name}` placeholders in the path and query are filled, percent-encoded, from `params`; `${VAR}` (or `${VAR:-default}`) is read from the environment once, at load.
+   */
+  url: string;
+  /**
+   * A JSONata expression (same root and bindings as `transform`) that yields an object with a value for each `{placeholder}` of the URL.
+   */
+  params?: string;
+  /**
+   * A JSONata expression (same root and bindings as `transform`) that yields an object of query string parameters; arrays repeat the key, null leaves it out.
+   */
+  query?: string;
+  /**
+   * Request headers. Values may use `${VAR}` from the environment, resolved at load and never logged.
+   */
+  headers?: {
+    [k: string]: string;
+  };
+  timeout_ms?: TimeoutMs;
+  max_response_bytes?: MaxResponseBytes;
+  retry?: RetryPolicy;
 }

@@ -6,7 +6,7 @@ import { didYouMean } from './suggest.js'
 import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
 
 // The format never changes while the process runs: compile its schema once.
-const validateFormat = new Ajv({ allErrors: true, verbose: true, strict: true }).compile<StepsFile>(stepsFileSchema)
+const validateFormat = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile<StepsFile>(stepsFileSchema)
 
 export type FormatCheck =
   | { readonly ok: true; readonly file: StepsFile }
@@ -36,19 +36,22 @@ export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
 
 function toDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diagnostic[] {
   // A failed oneOf reports every branch's errors as well; keep the one summary.
-  const oneOfs = errors.filter((e) => e.keyword === 'oneOf').map((e) => e.schemaPath + '/')
+  const oneOfs = errors.filter((e) => e.keyword === 'oneOf').map((e) => `${e.instancePath}|${e.schemaPath}/`)
   // A typo of a required key is one problem, not two: "unknown key 'exit_cod'
   // (did you mean 'exit_code'?)" says it all, so drop the "missing" error.
   const misspelt = new Set(
     errors
       .filter((e) => e.keyword === 'additionalProperties')
-      .map((e) => `${e.instancePath}|${didYouMean(String(e.params['additionalProperty']), Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}))}`),
+      .map((e) => `${e.instancePath}|${/'([^']+)'/.exec(didYouMean(String(e.params['additionalProperty']), knownKeys(e)))?.[1] ?? ''}`),
   )
-  const kept = errors.filter(
-    (e) =>
-      !oneOfs.some((prefix) => e.schemaPath.startsWith(prefix)) &&
-      !(e.keyword === 'required' && misspelt.has(`${e.instancePath}| (did you mean '${String(e.params['missingProperty'])}'?)`)),
-  )
+  const kept = errors.filter((e) => {
+    if (oneOfs.some((prefix) => `${e.instancePath}|${e.schemaPath}`.startsWith(prefix))) return false
+    if (e.keyword === 'required') return !misspelt.has(`${e.instancePath}|${String(e.params['missingProperty'])}`)
+    if (e.parentSchema === STEP_SCHEMA && e.keyword === 'oneOf' && e.params['passingSchemas'] === null) {
+      return !misspelt.has(`${e.instancePath}|exit_code`) && !misspelt.has(`${e.instancePath}|http`)
+    }
+    return true
+  })
   const seen = new Set<string>()
   const out: Diagnostic[] = []
   for (const error of kept) {
@@ -62,6 +65,16 @@ function toDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diag
   return out
 }
 
+// With verbose errors ajv hands back the schema objects themselves: match on them,
+// since schema paths restart at each $ref.
+const definitions = stepsFileSchema['definitions'] as Record<string, unknown>
+const STEP_SCHEMA = definitions['step']
+const INPUT_SCHEMA = definitions['input']
+
+function knownKeys(error: ErrorObject): string[] {
+  return Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {})
+}
+
 function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
   const path = pointerToPath(error.instancePath)
   const where = describePath(path)
@@ -70,7 +83,7 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(params['additionalProperty'])
-      const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {})
+      const known = knownKeys(error)
       const hint = didYouMean(key, known) || (known.length > 0 ? ` (known keys: ${known.join(', ')})` : '')
       return at([...path, key], 'key', `unknown key '${key}' in ${where}${hint}`, 'unknown-key')
     }
@@ -83,7 +96,17 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
     case 'enum':
       return at(path, 'value', `${where} must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, 'invalid-value')
     case 'oneOf':
-      return at(path, 'value', `${where} must be ${alternatives(error.schema)}`, 'wrong-type')
+      if (error.parentSchema === STEP_SCHEMA) {
+        return params['passingSchemas'] === null
+          ? at(path, 'key', `${where} needs exit_code (a static step) or http (an HTTP call)`, 'step-kind')
+          : at(path, 'key', `${where} has both exit_code and http: a step is either static (exit_code) or an HTTP call (http)`, 'step-kind')
+      }
+      if (error.parentSchema === INPUT_SCHEMA) {
+        return at(path, 'value', `${where} must be a schema file path (a string), an inline schema (a mapping), or true/false`, 'wrong-type')
+      }
+      return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'wrong-type')
+    case 'dependencies':
+      return at([...path, String(params['property'])], 'key', `${where}.${String(params['property'])} needs ${String(params['missingProperty'])}: output maps the response of an HTTP step`, 'step-kind')
     case 'propertyNames':
       return at([...path, String(params['propertyName'])], 'key', `invalid name '${String(params['propertyName'])}' in ${where}`, 'invalid-value')
     default:
@@ -97,11 +120,6 @@ function pointerToPath(pointer: string): NodePath {
     .slice(1)
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-}
-
-function alternatives(branches: unknown): string {
-  const names = (Array.isArray(branches) ? branches : []).map((b: { type?: string; title?: string }) => b.title ?? article(b.type ?? 'value'))
-  return names.length <= 1 ? (names[0] ?? 'valid') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`
 }
 
 function article(type: string): string {

@@ -1,5 +1,6 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import type { Diagnostic, Rule } from './diagnostics.js'
+import { valueOffset } from './scalar-positions.js'
 
 /** A parsed YAML (or JSON) file that remembers where each node came from. */
 export interface YamlSource {
@@ -71,6 +72,16 @@ export function offsetOf(source: YamlSource, path: NodePath, at: 'key' | 'value'
 
 export function diagnosticAt(source: YamlSource, path: NodePath, at: 'key' | 'value', message: string, rule: Rule, severity: Diagnostic['severity'] = 'error'): Diagnostic {
   return diagnosticAtOffset(source, offsetOf(source, path, at), message, rule, severity)
+}
+
+/**
+ * A diagnostic at a character of a scalar's value (a bad token inside an
+ * expression, a variable inside a URL), wherever the YAML style put it.
+ */
+export function diagnosticInValue(source: YamlSource, path: NodePath, index: number, message: string, rule: Rule, severity: Diagnostic['severity'] = 'error'): Diagnostic {
+  const { node, found } = locate(source, path)
+  const offset = found && isScalar(node) ? valueOffset(source, node, index) : offsetOf(source, path, 'value')
+  return diagnosticAtOffset(source, offset, message, rule, severity)
 }
 
 /** `steps.charge_card.http.url`, quoting segments that are not plain names. */

@@ -24,5 +24,8 @@ export const RequestError = {
 export const StepErrorCode = {
   inputInvalid: 'input_invalid',
   transformFailed: 'transform_failed',
+  upstreamStatus: 'upstream_status',
+  upstreamFailed: 'upstream_failed',
+  outputFailed: 'output_failed',
 } as const
 export type StepErrorCode = (typeof StepErrorCode)[keyof typeof StepErrorCode]

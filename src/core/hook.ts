@@ -1,6 +1,7 @@
 import { RequestError, SIGNATURE_ERROR } from './errors.js'
 import { isPlainObject, type Payload, type StepResult } from './protocol.js'
 import type { Registry } from './registry.js'
+import type { StepRuntime } from './http-step.js'
 import { runStep } from './run-step.js'
 import type { Verifier } from './signature.js'
 
@@ -20,7 +21,7 @@ function reject(status: 400 | 404, reason: Rejection, error: string, payload?: P
  * anything that depends on the config, so an unsigned caller learns nothing
  * about which steps exist.
  */
-export async function handleHook(body: unknown, registry: Registry, verify: Verifier): Promise<HookOutcome> {
+export async function handleHook(body: unknown, registry: Registry, verify: Verifier, runtime: StepRuntime): Promise<HookOutcome> {
   if (!isPlainObject(body)) return reject(400, 'malformed', RequestError.bodyNotObject)
   const payload = body['payload']
   if (!isPlainObject(payload)) return reject(400, 'malformed', RequestError.payloadNotObject)
@@ -44,6 +45,6 @@ export async function handleHook(body: unknown, registry: Registry, verify: Veri
   const step = registry.steps.get(stepName)
   if (step === undefined) return reject(404, 'unknown_step', RequestError.unknownStep(stepName), verified)
 
-  const result = await runStep(step, verified)
+  const result = await runStep(step, verified, runtime)
   return { kind: 'ran', status: 200, payload: verified, keyIndex, result }
 }

@@ -7,7 +7,48 @@ export interface StaticAction {
   readonly exitCode: string
 }
 
-export type StepAction = StaticAction
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/**
+ * A URL whose origin is fixed at load; only what follows it has placeholders,
+ * so no value can change where the request goes.
+ */
+export interface UrlTemplate {
+  readonly origin: string
+  /** After the origin: literal text at even indexes, placeholder names at odd ones. */
+  readonly parts: readonly string[]
+}
+
+export interface RetryPolicy {
+  /** Already 1 for POST and PATCH unless retrying them was asked for. */
+  readonly maxAttempts: number
+  readonly backoffMs: number
+  readonly maxBackoffMs: number
+}
+
+/** The limits of one outbound call, per attempt and across attempts. */
+export interface CallPolicy {
+  readonly timeoutMs: number
+  readonly maxResponseBytes: number
+  readonly retry: RetryPolicy
+}
+
+/** A step that makes an outbound HTTP call and maps the response. */
+export interface HttpAction {
+  readonly kind: 'http'
+  readonly method: HttpMethod
+  readonly url: UrlTemplate
+  readonly params: Expression | undefined
+  readonly query: Expression | undefined
+  /** Header values with ${VAR} already resolved. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Values read from the environment, to redact wherever they could appear. */
+  readonly secrets: readonly string[]
+  readonly policy: CallPolicy
+  readonly output: Expression | undefined
+}
+
+export type StepAction = StaticAction | HttpAction
 
 /** A step ready to run: every schema and expression compiled at load. */
 export interface CompiledStep {

@@ -1,10 +1,11 @@
 import { StepErrorCode } from './errors.js'
 import { describeExpressionError } from './expression.js'
+import { runHttpStep, type StepRuntime } from './http-step.js'
 import { failure, type Payload, type StepResult } from './protocol.js'
 import type { CompiledStep } from './registry.js'
 
 /** Runs one step on a verified payload. Never throws: a failing step is a result. */
-export async function runStep(step: CompiledStep, payload: Payload): Promise<StepResult> {
+export async function runStep(step: CompiledStep, payload: Payload, runtime: StepRuntime): Promise<StepResult> {
   if (step.validate !== undefined) {
     // Absent data is checked as null, so a schema can require data to be sent.
     const data = payload.data === undefined ? null : payload.data
@@ -40,6 +41,8 @@ export async function runStep(step: CompiledStep, payload: Payload): Promise<Ste
       return output === undefined
         ? { exit_code: step.action.exitCode }
         : { exit_code: step.action.exitCode, data: output }
+    case 'http':
+      return runHttpStep(step.name, step.action, payload, output, runtime)
   }
 }
 

@@ -3,11 +3,15 @@ import secureJson from 'secure-json-parse'
 import { handleHook } from '../core/hook.js'
 import type { Registry } from '../core/registry.js'
 import type { Verifier } from '../core/signature.js'
+import type { StepRuntime } from '../core/http-step.js'
+import type { Upstream } from '../core/upstream.js'
 
 export interface AppOptions {
   /** The registry to use for a request that arrives now. */
   readonly currentRegistry: () => Registry
   readonly verify: Verifier
+  /** The outbound HTTP client that HTTP steps call through. */
+  readonly upstream: Upstream
   readonly logger: FastifyServerOptions['logger']
   readonly bodyLimit: number
 }
@@ -34,6 +38,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
     }
   })
 
+  // A body declared too large is read and dropped before the 413 goes out:
+  // answering while the caller is still sending makes its next write fail
+  // (EPIPE), and it would never see the 413. Past DRAIN_LIMIT, just hang up.
+  app.addHook('onRequest', (request, reply, done) => {
+    const declared = Number(request.headers['content-length'])
+    if (!(declared > options.bodyLimit)) return done()
+    const answer = () => void reply.code(413).header('connection', 'close').send({ error: tooLarge(options.bodyLimit) })
+    if (declared > DRAIN_LIMIT) return answer()
+    request.raw.once('end', answer)
+    request.raw.resume()
+  })
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500
     if (status < 500) {
@@ -49,10 +65,29 @@ export function buildApp(options: AppOptions): FastifyInstance {
   )
 
   app.post('/hook', async (request, reply) => {
-    const outcome = await handleHook(request.body, options.currentRegistry(), options.verify)
+    const outcome = await handleHook(request.body, options.currentRegistry(), options.verify, runtimeFor(reply.raw))
     if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
     return reply.code(200).send(outcome.result)
   })
+
+  // The abort signal is made only when an HTTP step asks for it: static steps,
+  // the hot path, pay nothing for it.
+  const runtimeFor = (response: import('node:http').ServerResponse): StepRuntime => {
+    let controller: AbortController | undefined
+    return {
+      upstream: options.upstream,
+      get signal() {
+        if (controller === undefined) {
+          controller = new AbortController()
+          const abort = controller.abort.bind(controller)
+          response.once('close', () => {
+            if (!response.writableFinished) abort(new Error('the caller went away'))
+          })
+        }
+        return controller.signal
+      },
+    }
+  }
 
   app.get('/healthz', async () => {
     const registry = options.currentRegistry()
@@ -70,11 +105,17 @@ function clientMessage(error: FastifyError, bodyLimit: number): string {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'content-type must be application/json'
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return `request body is larger than the limit of ${bodyLimit} bytes`
+      return tooLarge(bodyLimit)
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return 'content-length does not match the body'
   }
   return error.message
+}
+
+const DRAIN_LIMIT = 16 * 1024 * 1024
+
+function tooLarge(bodyLimit: number): string {
+  return `request body is larger than the limit of ${bodyLimit} bytes`
 }
 
 function badBody(message: string): FastifyError {

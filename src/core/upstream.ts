@@ -1,0 +1,38 @@
+import type { CallPolicy, HttpMethod } from './registry.js'
+
+/** One outbound request, fully built: nothing left to evaluate. */
+export interface OutboundRequest {
+  readonly method: HttpMethod
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string | undefined
+}
+
+export interface UpstreamResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  /** The body as read, decompressed, never over the policy's limit. */
+  readonly body: Buffer
+}
+
+/** Why a call produced no usable response. */
+export type UpstreamFailure = 'timeout' | 'connect' | 'reset' | 'too_large' | 'cancelled' | 'retries_exhausted' | 'error'
+
+export type UpstreamOutcome =
+  | { readonly ok: true; readonly response: UpstreamResponse; readonly attempts: number }
+  | {
+      readonly ok: false
+      readonly reason: UpstreamFailure
+      readonly message: string
+      readonly attempts: number
+      /** The last response, when retries gave up on a retryable status. */
+      readonly response?: UpstreamResponse
+    }
+
+/**
+ * The port through which the core calls the network. The shell implements it
+ * with one shared undici dispatcher; step tests implement it with MockAgent.
+ */
+export interface Upstream {
+  send(step: string, request: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined): Promise<UpstreamOutcome>
+}

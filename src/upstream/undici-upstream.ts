@@ -1,0 +1,187 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { brotliDecompress, gunzip, inflate } from 'node:zlib'
+import { request, type Dispatcher } from 'undici'
+import type { CallPolicy } from '../core/registry.js'
+import type { OutboundRequest, Upstream, UpstreamFailure, UpstreamOutcome, UpstreamResponse } from '../core/upstream.js'
+
+/** Statuses worth another attempt: the upstream may answer differently soon. */
+export const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
+
+export interface UpstreamOptions {
+  /** One dispatcher for every step, so keep-alive connections are shared and outlive reloads. */
+  readonly dispatcher: Dispatcher
+  /** For tests: the source of jitter. */
+  readonly random?: () => number
+  /** Told of each attempt's end, for metrics and logs. */
+  readonly onAttempt?: (step: string, result: AttemptReport) => void
+}
+
+export interface AttemptReport {
+  /** The response status, or the failure's kind. */
+  readonly outcome: number | UpstreamFailure
+  readonly seconds: number
+}
+
+type Attempt =
+  | { readonly kind: 'response'; readonly response: UpstreamResponse }
+  | { readonly kind: 'failed'; readonly reason: UpstreamFailure; readonly message: string; readonly retryable: boolean }
+
+const TIMEOUT = Symbol('timeout')
+
+const decompressors: Record<string, (input: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>> = {
+  gzip: promisify(gunzip),
+  'x-gzip': promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress),
+}
+
+export function createUpstream(options: UpstreamOptions): Upstream {
+  const random = options.random ?? Math.random
+
+  async function attempt(req: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined): Promise<Attempt> {
+    if (signal?.aborted) return { kind: 'failed', reason: 'cancelled', message: 'cancelled before the call', retryable: false }
+    // One deadline for the whole attempt: connect, headers and body alike
+    // (undici's own timeouts are per phase and reset with each chunk).
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(TIMEOUT), policy.timeoutMs)
+    const cancel = () => controller.abort(signal?.reason)
+    signal?.addEventListener('abort', cancel, { once: true })
+    try {
+      const res = await request(req.url, {
+        dispatcher: options.dispatcher,
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: controller.signal,
+      })
+      const limit = policy.maxResponseBytes
+      const declared = Number(res.headers['content-length'])
+      if (req.method !== 'HEAD' && Number.isFinite(declared) && declared > limit) {
+        res.body.destroy()
+        return tooLarge(limit)
+      }
+      const chunks: Buffer[] = []
+      let size = 0
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length
+        if (size > limit) {
+          res.body.destroy()
+          return tooLarge(limit)
+        }
+        chunks.push(chunk)
+      }
+      let body: Buffer = Buffer.concat(chunks, size)
+      const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase()
+      const decompress = decompressors[encoding]
+      if (decompress !== undefined && body.length > 0) {
+        try {
+          // The limit holds after decompression too: a small bomb stays small.
+          body = await decompress(body, { maxOutputLength: Math.max(limit, 1) })
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(limit)
+          return { kind: 'failed', reason: 'error', message: `response body could not be decompressed (${encoding})`, retryable: false }
+        }
+        if (body.length > limit) return tooLarge(limit)
+      }
+      return { kind: 'response', response: { status: res.statusCode, headers: res.headers, body } }
+    } catch (err) {
+      if (controller.signal.reason === TIMEOUT) {
+        return { kind: 'failed', reason: 'timeout', message: `timeout after ${policy.timeoutMs} ms`, retryable: true }
+      }
+      if (controller.signal.aborted) return { kind: 'failed', reason: 'cancelled', message: 'cancelled: the request was aborted', retryable: false }
+      return networkFailure(err, req.url)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', cancel)
+    }
+  }
+
+  return {
+    async send(step, req, policy, signal): Promise<UpstreamOutcome> {
+      const { maxAttempts } = policy.retry
+      for (let n = 1; ; n++) {
+        const started = performance.now()
+        const result = await attempt(req, policy, signal)
+        options.onAttempt?.(step, {
+          outcome: result.kind === 'response' ? result.response.status : result.reason,
+          seconds: (performance.now() - started) / 1000,
+        })
+
+        let delay: number
+        if (result.kind === 'response') {
+          const { status } = result.response
+          if (!RETRY_STATUSES.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
+          if (n === maxAttempts) {
+            return { ok: false, reason: 'retries_exhausted', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
+          }
+          delay = retryAfter(result.response, policy) ?? backoff(n, policy, random)
+        } else {
+          if (!result.retryable || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
+          if (n === maxAttempts) return { ok: false, reason: 'retries_exhausted', message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
+          delay = backoff(n, policy, random)
+        }
+        try {
+          await sleep(delay, undefined, { signal })
+        } catch {
+          return { ok: false, reason: 'cancelled', message: `cancelled while waiting to retry (after ${n} attempts)`, attempts: n }
+        }
+      }
+    },
+  }
+}
+
+/** Exponential backoff with jitter: half fixed, half random, capped. */
+export function backoff(attempt: number, policy: CallPolicy, random: () => number): number {
+  const ceiling = Math.min(policy.retry.maxBackoffMs, policy.retry.backoffMs * 2 ** (attempt - 1))
+  return ceiling / 2 + random() * (ceiling / 2)
+}
+
+/** Retry-After in seconds or as an HTTP date, honoured up to max_backoff_ms. */
+export function retryAfter(response: UpstreamResponse, policy: CallPolicy, now = Date.now()): number | undefined {
+  const header = response.headers['retry-after']
+  const value = Array.isArray(header) ? header[0] : header
+  if (value === undefined || value.trim() === '') return undefined
+  const trimmed = value.trim()
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
+  if (!Number.isFinite(ms)) return undefined
+  return Math.min(Math.max(ms, 0), policy.retry.maxBackoffMs)
+}
+
+function tooLarge(limit: number): Attempt {
+  return { kind: 'failed', reason: 'too_large', message: `response over ${limit} bytes`, retryable: false }
+}
+
+function networkFailure(err: unknown, url: string): Attempt {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } }
+  const code = e.code ?? e.cause?.code ?? ''
+  const origin = safeOrigin(url)
+  switch (code) {
+    case 'ECONNREFUSED':
+      return { kind: 'failed', reason: 'connect', message: `connection refused by ${origin}`, retryable: true }
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { kind: 'failed', reason: 'connect', message: `cannot resolve the host of ${origin}`, retryable: true }
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { kind: 'failed', reason: 'timeout', message: `timeout connecting to ${origin}`, retryable: true }
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return { kind: 'failed', reason: 'reset', message: `connection to ${origin} closed before the response was complete`, retryable: true }
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return { kind: 'failed', reason: 'timeout', message: `timeout waiting for ${origin}`, retryable: true }
+    default:
+      return { kind: 'failed', reason: 'error', message: `request to ${origin} failed: ${code ? `${code} ` : ''}${e.message ?? String(err)}`, retryable: false }
+  }
+}
+
+/** The origin only: paths may carry params and URLs credentials, neither for logs. */
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin
+  } catch {
+    return 'the upstream'
+  }
+}
