@@ -12,6 +12,8 @@ export interface AppOptions {
   readonly verify: Verifier
   /** The outbound HTTP client that HTTP steps call through. */
   readonly upstream: Upstream
+  /** Aborted when a shutdown stops waiting: cancels the outbound calls still running. */
+  readonly shutdownSignal: AbortSignal
   readonly logger: FastifyServerOptions['logger']
   readonly bodyLimit: number
 }
@@ -84,7 +86,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
             if (!response.writableFinished) abort(new Error('the caller went away'))
           })
         }
-        return controller.signal
+        return AbortSignal.any([controller.signal, options.shutdownSignal])
       },
     }
   }

@@ -10,6 +10,8 @@ export interface Settings {
   readonly signatureKeys: readonly string[] | undefined
   readonly logLevel: LogLevel
   readonly production: boolean
+  /** How long a shutdown waits for in-flight requests before cancelling them. */
+  readonly shutdownTimeoutMs: number
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -22,6 +24,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   const production = env['NODE_ENV'] === 'production'
 
   const port = integer(env, 'PORT', 3000, 0, 65535, errors)
+  const shutdownTimeoutMs = integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000, errors)
   const host = nonEmpty(env['HOST']) ?? '0.0.0.0'
   const stepsFile = nonEmpty(env['STEPS_FILE']) ?? './steps.yaml'
 
@@ -41,7 +44,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   }
 
   if (errors.length > 0) return { ok: false, errors }
-  return { ok: true, settings: { port, host, stepsFile, signatureKeys, logLevel: logLevel as LogLevel, production } }
+  return { ok: true, settings: { port, host, stepsFile, signatureKeys, logLevel: logLevel as LogLevel, production, shutdownTimeoutMs } }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
