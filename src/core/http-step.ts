@@ -13,9 +13,13 @@ export interface StepRuntime {
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])
 
+/** Ends a step early with a failure result; its message is the result's. */
 class StepFailure extends Error {
-  constructor(readonly result: StepResult) {
-    super(result.exit_code)
+  constructor(
+    message: string,
+    readonly result: StepResult,
+  ) {
+    super(message)
   }
 }
 
@@ -49,12 +53,13 @@ async function evaluate(expression: Expression | undefined, key: 'params' | 'que
     return await expression.evaluate(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
   } catch (err) {
     const info = describeExpressionError(err)
-    throw new StepFailure(failure(StepErrorCode.transformFailed, `http.${key} failed: ${info.message}`, info))
+    const message = `http.${key} failed: ${info.message}`
+    throw new StepFailure(message, failure(StepErrorCode.transformFailed, message, info))
   }
 }
 
 function transformFailed(message: string): StepFailure {
-  return new StepFailure(failure(StepErrorCode.transformFailed, message))
+  return new StepFailure(message, failure(StepErrorCode.transformFailed, message))
 }
 
 export function buildRequest(name: string, action: HttpAction, payload: Payload, body: unknown, params: unknown, query: unknown): OutboundRequest {

@@ -15,8 +15,11 @@ export interface UpstreamResponse {
   readonly body: Buffer
 }
 
-/** Why a call produced no usable response. */
-export type UpstreamFailure = 'timeout' | 'connect' | 'reset' | 'too_large' | 'cancelled' | 'retries_exhausted' | 'error'
+/**
+ * Why a call produced no usable response (of the last attempt, when retries
+ * ran out): `status` means a retryable status every time.
+ */
+export type UpstreamFailure = 'timeout' | 'connect' | 'reset' | 'too_large' | 'cancelled' | 'status' | 'error'
 
 export type UpstreamOutcome =
   | { readonly ok: true; readonly response: UpstreamResponse; readonly attempts: number }

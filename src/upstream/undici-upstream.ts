@@ -113,12 +113,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           const { status } = result.response
           if (!RETRY_STATUSES.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
           if (n === maxAttempts) {
-            return { ok: false, reason: 'retries_exhausted', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
+            return { ok: false, reason: 'status', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
           }
           delay = retryAfter(result.response, policy) ?? backoff(n, policy, random)
         } else {
           if (!result.retryable || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
-          if (n === maxAttempts) return { ok: false, reason: 'retries_exhausted', message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
+          if (n === maxAttempts) return { ok: false, reason: result.reason, message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
           delay = backoff(n, policy, random)
         }
         try {

@@ -136,7 +136,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
       const answer = await getItem('hang')
       expect(answer.body).toMatchObject({
         exit_code: 'failure',
-        data: { error: { code: 'upstream_failed', message: 'gave up after 3 attempts: timeout after 400 ms', details: { reason: 'retries_exhausted', attempts: 3 } } },
+        data: { error: { code: 'upstream_failed', message: 'gave up after 3 attempts: timeout after 400 ms', details: { reason: 'timeout', attempts: 3 } } },
       })
       expect(upstream.seen('/items/hang')).toHaveLength(3)
     })
@@ -211,7 +211,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
       upstream.on('/items/down', (_req, res) => json(res, 503, { down: true }, { 'retry-after': '3600' }))
       expect((await getItem('down')).body).toEqual({
         exit_code: 'failure',
-        data: { error: { code: 'upstream_failed', message: 'gave up after 3 attempts: the upstream answered 503 each time', details: { reason: 'retries_exhausted', attempts: 3, status: 503, body: { down: true } } } },
+        data: { error: { code: 'upstream_failed', message: 'gave up after 3 attempts: the upstream answered 503 each time', details: { reason: 'status', attempts: 3, status: 503, body: { down: true } } } },
       })
       expect(upstream.seen('/items/down')).toHaveLength(3)
     })
@@ -219,7 +219,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
     it('connection refused: retried, then a message that says so', async () => {
       expect((await callStep(server, 'closed_port')).body).toMatchObject({
         exit_code: 'failure',
-        data: { error: { code: 'upstream_failed', message: expect.stringMatching(/^gave up after 3 attempts: connection refused by http:\/\/127\.0\.0\.1:\d+$/), details: { attempts: 3 } } },
+        data: { error: { code: 'upstream_failed', message: expect.stringMatching(/^gave up after 3 attempts: connection refused by http:\/\/127\.0\.0\.1:\d+$/), details: { reason: 'connect', attempts: 3 } } },
       })
     })
 

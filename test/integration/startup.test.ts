@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { callStep, ROOT, runServerToExit, startServer } from '../helpers/server.js'
+import { json, startUpstream } from '../helpers/upstream.js'
 
 const run = promisify(execFile)
 
@@ -25,6 +26,23 @@ describe('starting the server', () => {
       })
     } finally {
       await server.stop()
+    }
+  })
+
+  it('serves the bundled HTTP step against the customers API that CUSTOMERS_API names', async () => {
+    const api = await startUpstream()
+    api.on('/customers/c%2042', (_req, res) => json(res, 200, { id: 'c 42', name: 'Ada Lovelace', email: 'ada@example.com' }))
+    api.on('/customers/nobody', (_req, res) => json(res, 404, { error: 'not found' }))
+    const server = await startServer({ env: { CUSTOMERS_API: api.url } })
+    try {
+      expect((await callStep(server, 'fetch_customer', { data: { customer_id: 'c 42' } })).body).toEqual({
+        exit_code: 'success',
+        data: { name: 'Ada Lovelace', email: 'ada@example.com' },
+      })
+      expect((await callStep(server, 'fetch_customer', { data: { customer_id: 'nobody' } })).body).toEqual({ exit_code: 'not_found' })
+    } finally {
+      await server.stop()
+      await api.close()
     }
   })
 

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import { buildRequest, decodeBody, fillUrl, queryString } from '../../src/core/http-step.js'
+import type { CallPolicy, HttpAction } from '../../src/core/registry.js'
+import { backoff, retryAfter } from '../../src/upstream/undici-upstream.js'
+
+const policy: CallPolicy = { timeoutMs: 1000, maxResponseBytes: 100, retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 } }
+const action: HttpAction = {
+  kind: 'http',
+  method: 'POST',
+  url: { origin: 'https://api.example.com', parts: ['/users/', 'id', '/charges'] },
+  params: undefined,
+  query: undefined,
+  headers: { 'user-agent': 'step-runner/1.0.0', 'content-type': 'application/json', authorization: 'Bearer x' },
+  secrets: ['Bearer x'],
+  policy,
+  output: undefined,
+}
+const context = { step_name: 'charge', request_id: 'mqr_1' }
+
+describe('fillUrl', () => {
+  it('percent-encodes every value, so none can add a path step, a query or a fragment', () => {
+    expect(fillUrl(action.url, { id: 'a b/c?d#e&f' })).toBe('https://api.example.com/users/a%20b%2Fc%3Fd%23e%26f/charges')
+    expect(fillUrl(action.url, { id: 42 })).toBe('https://api.example.com/users/42/charges')
+    expect(fillUrl(action.url, { id: 'é' })).toBe('https://api.example.com/users/%C3%A9/charges')
+  })
+
+  it.each([['.'], ['..'], ['']])("refuses '%s', which would change the path", (id) => {
+    expect(() => fillUrl(action.url, { id })).toThrow()
+  })
+
+  it('refuses a missing value, an object, and params that are not an object', () => {
+    expect(() => fillUrl(action.url, {})).toThrow(/\{id\}/)
+    expect(() => fillUrl(action.url, { id: { a: 1 } })).toThrow(/\{id\}/)
+    expect(() => fillUrl(action.url, 'id')).toThrow(/must yield an object/)
+  })
+
+  it('leaves a URL without placeholders as written', () => {
+    expect(fillUrl({ origin: 'http://h:81', parts: ['/a?b=1'] }, undefined)).toBe('http://h:81/a?b=1')
+  })
+})
+
+describe('queryString', () => {
+  it('encodes keys and values, repeats keys for lists, leaves out null', () => {
+    expect(queryString({ q: 'a b&c', tag: ['x', 2, true], skip: null, 'k y': 1 })).toBe('?q=a%20b%26c&tag=x&tag=2&tag=true&k%20y=1')
+    expect(queryString({})).toBe('')
+    expect(queryString(undefined)).toBe('')
+  })
+
+  it('refuses nested objects and non-objects', () => {
+    expect(() => queryString({ a: { b: 1 } })).toThrow(/http\.query\.a/)
+    expect(() => queryString('a=1')).toThrow(/must yield an object/)
+  })
+})
+
+describe('buildRequest', () => {
+  it('adds x-request-id and an idempotency key, and sends the body as JSON', () => {
+    const request = buildRequest('charge', action, { context }, { amount: 5 }, { id: 'u1' }, { expand: 'customer' })
+    expect(request).toEqual({
+      method: 'POST',
+      url: 'https://api.example.com/users/u1/charges?expand=customer',
+      headers: { ...action.headers, 'x-request-id': 'mqr_1', 'idempotency-key': 'mqr_1:charge' },
+      body: '{"amount":5}',
+    })
+  })
+
+  it('sends no body, and no content-type, for GET or when the transform gave nothing', () => {
+    expect(buildRequest('charge', { ...action, method: 'GET' }, { context }, { amount: 5 }, { id: 'u1' }, undefined)).toMatchObject({ body: undefined, headers: expect.not.objectContaining({ 'content-type': expect.anything() }) })
+    expect(buildRequest('charge', action, { context }, undefined, { id: 'u1' }, undefined).body).toBeUndefined()
+  })
+
+  it('leaves out the request headers when the context has no request_id', () => {
+    const headers = buildRequest('charge', action, { context: { step_name: 'charge' } }, {}, { id: 'u1' }, undefined).headers
+    expect(headers).not.toHaveProperty('x-request-id')
+    expect(headers).not.toHaveProperty('idempotency-key')
+  })
+})
+
+describe('decodeBody', () => {
+  const response = (type: string | undefined, body: string) => ({ status: 200, headers: type === undefined ? {} : { 'content-type': type }, body: Buffer.from(body) })
+  it('parses JSON media types, and keeps other text as text', () => {
+    expect(decodeBody(response('application/json; charset=utf-8', '{"a":1}'))).toEqual({ a: 1 })
+    expect(decodeBody(response('application/problem+json', '{"title":"x"}'))).toEqual({ title: 'x' })
+    expect(decodeBody(response('text/plain', '{"a":1}'))).toBe('{"a":1}')
+    expect(decodeBody(response(undefined, 'hello'))).toBe('hello')
+    expect(decodeBody(response('application/json', ''))).toBeUndefined()
+  })
+})
+
+describe('retry timing', () => {
+  it('backs off exponentially with jitter between half and all of the step, capped', () => {
+    expect(backoff(1, policy, () => 0)).toBe(50)
+    expect(backoff(1, policy, () => 1)).toBe(100)
+    expect(backoff(3, policy, () => 1)).toBe(400)
+    expect(backoff(10, policy, () => 1)).toBe(1000)
+    expect(backoff(10, policy, () => 0)).toBe(500)
+  })
+
+  it('honours Retry-After in seconds or as a date, up to max_backoff_ms', () => {
+    const answer = (value: string) => ({ status: 503, headers: { 'retry-after': value }, body: Buffer.alloc(0) })
+    expect(retryAfter(answer('0'), policy)).toBe(0)
+    expect(retryAfter(answer('1'), policy)).toBe(1000)
+    expect(retryAfter(answer('3600'), policy)).toBe(1000)
+    const now = Date.parse('2026-01-01T00:00:00Z')
+    expect(retryAfter(answer('Thu, 01 Jan 2026 00:00:00 GMT'), { ...policy, retry: { ...policy.retry, maxBackoffMs: 5000 } }, now - 2000)).toBe(2000)
+    expect(retryAfter(answer('Wed, 31 Dec 2025 00:00:00 GMT'), policy, now)).toBe(0)
+    expect(retryAfter(answer('soon'), policy)).toBeUndefined()
+    expect(retryAfter({ status: 503, headers: {}, body: Buffer.alloc(0) }, policy)).toBeUndefined()
+  })
+})
