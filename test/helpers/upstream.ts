@@ -7,6 +7,8 @@ export interface ReceivedRequest {
   readonly path: string
   readonly headers: IncomingMessage['headers']
   readonly body: string
+  /** The caller's port: the same port means the same (kept-alive) connection. */
+  readonly remotePort: number | undefined
 }
 
 /** Answers the nth request (1-based) to a path. */
@@ -37,7 +39,7 @@ export async function startUpstream(): Promise<TestUpstream> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), remotePort: req.socket.remotePort })
       const n = requests.filter((r) => r.path.split('?')[0] === path).length
       res.on('close', () => {
         if (!res.writableFinished) for (const resolve of closeWaiters.get(path)?.splice(0) ?? []) resolve()

@@ -81,6 +81,14 @@ describe('HTTP steps against a real upstream on loopback', () => {
     })
   })
 
+  it('keeps connections alive across calls and steps: one shared dispatcher', async () => {
+    upstream.on('/items/ka1', (_req, res) => json(res, 200, {}))
+    upstream.on('/items/ka2', (_req, res) => json(res, 200, {}))
+    await getItem('ka1')
+    await getItem('ka2')
+    expect(upstream.seen('/items/ka2')[0]!.remotePort).toBe(upstream.seen('/items/ka1')[0]!.remotePort)
+  })
+
   describe('mapping the response', () => {
     it('applies output: any status can be mapped', async () => {
       upstream.on('/v1/users/declined/charges', (_req, res) => json(res, 402, { id: 'ch_3', error: 'card declined' }))
@@ -223,6 +231,18 @@ describe('HTTP steps against a real upstream on loopback', () => {
       })
     })
 
+    it.each([408, 429, 500, 502, 503, 504])('a %d is retried', async (status) => {
+      upstream.on(`/items/status-${status}`, (_req, res, n) => (n === 1 ? json(res, status, {}) : json(res, 200, { second: true })))
+      expect((await getItem(`status-${status}`)).body).toEqual({ exit_code: 'success', data: { second: true } })
+      expect(upstream.seen(`/items/status-${status}`)).toHaveLength(2)
+    })
+
+    it.each([400, 401, 404, 409, 422, 501])('a %d is not retried', async (status) => {
+      upstream.on(`/items/status-${status}`, (_req, res) => json(res, status, {}))
+      expect((await getItem(`status-${status}`)).body).toMatchObject({ exit_code: 'failure', data: { error: { code: 'upstream_status', status } } })
+      expect(upstream.seen(`/items/status-${status}`)).toHaveLength(1)
+    })
+
     it('a POST is not retried by default', async () => {
       upstream.on('/post-once', (_req, res) => json(res, 503, { busy: true }))
       expect((await callStep(server, 'post_once')).body).toMatchObject({ exit_code: 'failure', data: { error: { code: 'upstream_status', status: 503 } } })
@@ -256,5 +276,12 @@ describe('HTTP steps against a real upstream on loopback', () => {
       await new Promise((r) => setTimeout(r, 100))
       expect(upstream.seen('/items/slow')).toHaveLength(1)
     })
+  })
+
+  // Last, so that it sees the output of every call above.
+  it('never writes a secret from the environment to its output', () => {
+    const { stdout, stderr } = server.output()
+    expect(stdout).toContain('request completed')
+    expect(stdout + stderr).not.toContain(TOKEN)
   })
 })
