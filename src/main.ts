@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import { Agent } from 'undici'
 import { formatDiagnostic } from './config/diagnostics.js'
-import { loadConfig } from './config/load.js'
+import { checkSteps } from './config/check.js'
 import { createVerifier } from './core/signature.js'
 import { buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
@@ -21,14 +21,15 @@ async function main(): Promise<number> {
   }
   const settings = read.settings
 
-  const loaded = await loadConfig(settings.stepsFile, { readFile: (p) => readFile(p, 'utf8'), env: process.env })
-  if (!loaded.ok) {
-    for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
-    const count = loaded.diagnostics.filter((d) => d.severity === 'error').length
+  // Exactly the checks of `npm run lint-steps`, printed the same way.
+  const checked = await checkSteps(settings.stepsFile, { readFile: (p) => readFile(p, 'utf8'), env: process.env })
+  for (const d of checked.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+  if (!checked.ok || !checked.load.ok) {
+    const count = checked.diagnostics.filter((d) => d.severity === 'error').length
     process.stderr.write(`step-runner: not started: ${count} error${count === 1 ? '' : 's'} in ${settings.stepsFile}\n`)
     return 1
   }
-  for (const d of loaded.warnings) process.stderr.write(formatDiagnostic(d) + '\n')
+  const loaded = checked.load
 
   let keys = settings.signatureKeys
   let devKeyNote: string | undefined

@@ -11,4 +11,7 @@ function readJson(relativePath: string): unknown {
 /** The steps-file format: the one definition that validation, editors and types come from. */
 export const stepsFileSchema = readJson('schemas/steps.schema.json') as Record<string, unknown>
 
+/** The step-tests format (steps.test.yaml). */
+export const testsFileSchema = readJson('schemas/steps-test.schema.json') as Record<string, unknown>
+
 export const packageVersion = (readJson('package.json') as { version: string }).version

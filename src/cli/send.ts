@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { runCli } from './run-cli.js'
 import { request } from 'undici'
 import { sign } from '../core/signature.js'
 import { DEV_KEY_FILE, readDevelopmentKey } from '../server/dev-key.js'
@@ -85,12 +86,7 @@ function usage(code: number): number {
   return code
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const e = err as { code?: string; message?: string }
-    const message = e.code === 'ECONNREFUSED' ? 'connection refused: is the server running (npm start)?' : (e.message ?? String(err))
-    process.stderr.write(`send: ${message}\n`)
-    process.exit(1)
-  },
-)
+runCli('send', main, (err) => {
+  const e = err as { code?: string; message?: string }
+  return e.code === 'ECONNREFUSED' ? 'connection refused: is the server running (npm start)?' : (e.message ?? String(err))
+})

@@ -27,6 +27,7 @@ export type Rule =
   | 'header-invalid'
   | 'retry-ignored'
   | 'body-ignored'
+  | 'test-unknown-step'
 
 /** `path:line:col: severity: message`, the way compilers and eslint print them. */
 export function formatDiagnostic(d: Diagnostic): string {

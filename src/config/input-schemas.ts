@@ -2,6 +2,7 @@ import { dirname, extname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
+import jsonc from 'jsonc-parser'
 import { isMap, isScalar, isSeq, isPair, type Node } from 'yaml'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchema } from './steps-file.generated.js'
@@ -69,10 +70,8 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     if (ext === '.json') {
       try {
         return { schema: JSON.parse(text), site: { source, path: [] } }
-      } catch (err) {
-        const message = (err as Error).message
-        const offset = Number(/position (\d+)/.exec(message)?.[1] ?? 0)
-        return { diagnostics: [diagnosticAtOffset(source, offset, `schema file is not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`, 'schema-file')] }
+      } catch {
+        return { diagnostics: [jsonSyntaxError(source)] }
       }
     }
     if (ext === '.yaml' || ext === '.yml') {
@@ -184,6 +183,15 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
       return compiled
     },
   }
+}
+
+/** Where and what the first JSON syntax error is: JSON.parse's messages do not always say where. */
+function jsonSyntaxError(source: YamlSource): Diagnostic {
+  const errors: jsonc.ParseError[] = []
+  jsonc.parse(source.text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
+  const first = errors[0]
+  const what = first === undefined ? 'invalid JSON' : jsonc.printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
+  return diagnosticAtOffset(source, first?.offset ?? 0, `schema file is not valid JSON: ${what}`, 'schema-file')
 }
 
 function metaErrors(errors: readonly ErrorObject[], site: SchemaSite): Diagnostic[] {

@@ -16,6 +16,8 @@ export type LoadResult =
       readonly diagnostics: readonly Diagnostic[]
       /** Every file this attempt read or tried to read, so a watcher can wait for a fix. */
       readonly files: readonly string[]
+      /** The step names the file defines, as far as it could be read. */
+      readonly stepNames: readonly string[]
     }
 
 export interface LoadOptions {
@@ -47,18 +49,20 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`
-    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${why}`, rule: 'file-unreadable' }], [stepsAbs])
+    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${why}`, rule: 'file-unreadable' }], [stepsAbs], [])
   }
 
   const { source, diagnostics: syntax } = parseYamlSource(stepsPath, text)
-  if (syntax.length > 0) return fail(false, syntax, [stepsAbs])
+  if (syntax.length > 0) return fail(false, syntax, [stepsAbs], [])
 
   let value: unknown
   try {
     value = source.doc.toJS({ maxAliasCount: 100 })
   } catch (err) {
-    return fail(false, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: (err as Error).message, rule: 'yaml-syntax' }], [stepsAbs])
+    return fail(false, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: (err as Error).message, rule: 'yaml-syntax' }], [stepsAbs], [])
   }
+  const written = (value as { steps?: unknown } | null)?.steps
+  const stepNames = typeof written === 'object' && written !== null && !Array.isArray(written) ? Object.keys(written) : []
   const format = checkFormat(value, source)
   const schemas = createInputSchemas(source, stepsPath, readFile)
   // Steps that are valid on their own are compiled even when others are not,
@@ -72,8 +76,8 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
     userAgent: `step-runner/${packageVersion}`,
   })
   const files = [stepsAbs, ...[...schemas.files].sort()]
-  if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files)
-  if (hasErrors(diagnostics)) return fail(false, diagnostics, files)
+  if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files, stepNames)
+  if (hasErrors(diagnostics)) return fail(false, diagnostics, files, stepNames)
 
   const registry: Registry = Object.freeze({
     hash: hashConfig(files.map((f) => texts.get(f) ?? '')),
@@ -84,6 +88,6 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   return { ok: true, registry, warnings: sortDiagnostics(diagnostics) }
 }
 
-function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[]): LoadResult {
-  return { ok: false, unreadable, diagnostics: sortDiagnostics(diagnostics), files }
+function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[]): LoadResult {
+  return { ok: false, unreadable, diagnostics: sortDiagnostics(diagnostics), files, stepNames }
 }

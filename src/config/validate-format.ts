@@ -1,12 +1,16 @@
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { stepsFileSchema } from '../package-files.js'
 import type { Diagnostic, Rule } from './diagnostics.js'
 import type { StepsFile } from './steps-file.generated.js'
 import { didYouMean } from './suggest.js'
 import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
 
-// The format never changes while the process runs: compile its schema once.
-const validateFormat = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile<StepsFile>(stepsFileSchema)
+/** Compiles a file format's schema, once per process: formats never change while it runs. */
+export function compileFormat<T>(schema: Record<string, unknown>): ValidateFunction<T> {
+  return new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile<T>(schema)
+}
+
+const validateFormat = compileFormat<StepsFile>(stepsFileSchema)
 
 export type FormatCheck =
   | { readonly ok: true; readonly file: StepsFile }
@@ -31,10 +35,11 @@ export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
       }
     }
   }
-  return { ok: false, diagnostics: toDiagnostics(errors, source), validSteps }
+  return { ok: false, diagnostics: formatDiagnostics(errors, source), validSteps }
 }
 
-function toDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diagnostic[] {
+/** ajv's errors against a file format, as diagnostics at their YAML nodes: one per problem. */
+export function formatDiagnostics(errors: readonly ErrorObject[], source: YamlSource): Diagnostic[] {
   // A failed oneOf reports every branch's errors as well; keep the one summary.
   const oneOfs = errors.filter((e) => e.keyword === 'oneOf').map((e) => `${e.instancePath}|${e.schemaPath}/`)
   // A typo of a required key is one problem, not two: "unknown key 'exit_cod'

@@ -13,6 +13,8 @@ export interface UpstreamOptions {
   readonly dispatcher: Dispatcher
   /** For tests: the source of jitter. */
   readonly random?: () => number
+  /** How to wait between attempts; step tests skip the wait. */
+  readonly wait?: (ms: number, signal: AbortSignal | undefined) => Promise<unknown>
   /** Told of each attempt's end, for metrics and logs. */
   readonly onAttempt?: (step: string, result: AttemptReport) => void
 }
@@ -38,6 +40,7 @@ const decompressors: Record<string, (input: Buffer, options: { maxOutputLength: 
 
 export function createUpstream(options: UpstreamOptions): Upstream {
   const random = options.random ?? Math.random
+  const wait = options.wait ?? ((ms, signal) => sleep(ms, undefined, { signal }))
 
   async function attempt(req: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined): Promise<Attempt> {
     if (signal?.aborted) return { kind: 'failed', reason: 'cancelled', message: 'cancelled before the call', retryable: false }
@@ -122,7 +125,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           delay = backoff(n, policy, random)
         }
         try {
-          await sleep(delay, undefined, { signal })
+          await wait(delay, signal)
         } catch {
           return { ok: false, reason: 'cancelled', message: `cancelled while waiting to retry (after ${n} attempts)`, attempts: n }
         }
