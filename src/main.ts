@@ -1,59 +1,78 @@
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyBaseLogger } from 'fastify'
 import { Agent } from 'undici'
-import { formatDiagnostic } from './config/diagnostics.js'
 import { checkSteps } from './config/check.js'
+import { formatDiagnostic } from './config/diagnostics.js'
 import { createVerifier } from './core/signature.js'
 import { buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { trackInFlight } from './server/in-flight.js'
+import { createReloader, type Reloader } from './server/reloader.js'
 import { readSettings } from './server/settings.js'
+import { watchFiles } from './server/watch-files.js'
+import { runStepTestsOf } from './step-tests/run-file.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 
 const BODY_LIMIT = 1024 * 1024
+const read = (path: string) => readFile(path, 'utf8')
 
 async function main(): Promise<number> {
-  const read = readSettings(process.env)
-  if (!read.ok) {
-    for (const error of read.errors) process.stderr.write(`step-runner: ${error}\n`)
+  // `--dev` (npm run dev): follow the files as they are saved, pretty logs.
+  const dev = process.argv.includes('--dev')
+  const parsed = readSettings(process.env)
+  if (!parsed.ok) {
+    for (const error of parsed.errors) process.stderr.write(`step-runner: ${error}\n`)
     return 1
   }
-  const settings = read.settings
+  const settings = parsed.settings
 
   // Exactly the checks of `npm run lint-steps`, printed the same way.
-  const checked = await checkSteps(settings.stepsFile, { readFile: (p) => readFile(p, 'utf8'), env: process.env })
+  const check = () => checkSteps(settings.stepsFile, { readFile: read, env: process.env })
+  const checked = await check()
   for (const d of checked.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
   if (!checked.ok || !checked.load.ok) {
     const count = checked.diagnostics.filter((d) => d.severity === 'error').length
     process.stderr.write(`step-runner: not started: ${count} error${count === 1 ? '' : 's'} in ${settings.stepsFile}\n`)
     return 1
   }
-  const loaded = checked.load
+  const initial = { ...checked, load: checked.load }
 
   let keys = settings.signatureKeys
   let devKeyNote: string | undefined
   if (keys === undefined) {
-    const dev = await developmentKey()
-    keys = [dev.key]
-    devKeyNote = `no SIGNATURE_KEY set: using the development key ${dev.key} (${dev.created ? 'new, ' : ''}saved in ${DEV_KEY_FILE}, where npm run send finds it). Set SIGNATURE_KEY to the orchestrator's key for real use.`
+    const devKey = await developmentKey()
+    keys = [devKey.key]
+    devKeyNote = `no SIGNATURE_KEY set: using the development key ${devKey.key} (${devKey.created ? 'new, ' : ''}saved in ${DEV_KEY_FILE}, where npm run send finds it). Set SIGNATURE_KEY to the orchestrator's key for real use.`
   }
 
-  const registry = loaded.registry
-  // One dispatcher for the life of the process: keep-alive connections are
-  // shared by every step. It follows no redirects (no redirect interceptor).
+  // One dispatcher for the life of the process, across reloads: keep-alive
+  // connections are shared by every step. It follows no redirects.
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
   const shutdown = new AbortController()
+  let reloader: Reloader | undefined
   const app = buildApp({
-    currentRegistry: () => registry,
+    config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() },
     verify: createVerifier(keys),
     upstream: createUpstream({ dispatcher }),
     shutdownSignal: shutdown.signal,
-    logger: { level: settings.logLevel },
+    logger: dev
+      ? { level: settings.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      : { level: settings.logLevel },
     bodyLimit: BODY_LIMIT,
   })
   const inFlight = trackInFlight(app)
   if (devKeyNote !== undefined) app.log.warn(devKeyNote)
+
+  const watch = dev ? watchFiles(initial.load.registry.files, () => void reloader!.reload('file change')) : undefined
+  reloader = createReloader(initial, check, app.log, () => {
+    watch?.update(reloader!.files())
+    if (dev) void reportStepTests(settings.stepsFile, app.log)
+  })
+  watch?.update(reloader.files())
+  // SIGHUP reloads in every mode; close-with-grace is told to leave it alone.
+  process.on('SIGHUP', () => void reloader!.reload('SIGHUP'))
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (their
   // outbound calls included) for up to SHUTDOWN_TIMEOUT_MS, then cancel what
@@ -63,6 +82,7 @@ async function main(): Promise<number> {
     async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'unexpected error: shutting down')
       app.log.info({ signal, in_flight: inFlight.count() }, 'shutting down')
+      watch?.close()
       const closed = app.close()
       const finished = await Promise.race([inFlight.drained().then(() => true), sleep(settings.shutdownTimeoutMs, false)])
       if (!finished) {
@@ -79,8 +99,27 @@ async function main(): Promise<number> {
   )
 
   const url = await app.listen({ port: settings.port, host: settings.host })
-  app.log.info({ url, steps: registry.steps.size, config: registry.hash, file: settings.stepsFile }, 'serving %d steps', registry.steps.size)
+  const registry = reloader.current()
+  app.log.info(
+    { url, steps: registry.steps.size, config: registry.hash, file: settings.stepsFile, watching: dev },
+    `serving ${registry.steps.size} steps from ${settings.stepsFile}${dev ? ', reloading on save' : ''}`,
+  )
+  if (dev) void reportStepTests(settings.stepsFile, app.log)
   return 0
+}
+
+/** In development, the step tests run after each load, so a save shows what it broke. */
+async function reportStepTests(stepsFile: string, log: FastifyBaseLogger): Promise<void> {
+  const run = await runStepTestsOf(stepsFile, read)
+  if (run.kind === 'absent') return
+  if (run.kind === 'invalid') {
+    log.warn({ errors: run.diagnostics.map(formatDiagnostic) }, 'step tests not run: the files have errors')
+    return
+  }
+  const failed = run.reports.filter((r) => !r.passed)
+  const summary = `step tests: ${run.reports.length - failed.length} passed, ${failed.length} failed`
+  if (failed.length === 0) log.info(summary)
+  else log.warn({ failed: failed.map((r) => ({ name: r.name, step: r.step, problems: r.problems })) }, summary)
 }
 
 main().then(

@@ -9,10 +9,8 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { runCli } from './run-cli.js'
-import { checkSteps } from '../config/check.js'
 import { formatDiagnostic } from '../config/diagnostics.js'
-import { runStepTests } from '../step-tests/run-tests.js'
-import { loadTestFile, testFilePath } from '../step-tests/test-file.js'
+import { runStepTestsOf } from '../step-tests/run-file.js'
 
 async function main(): Promise<number> {
   const { positionals } = parseArgs({ allowPositionals: true, options: {} })
@@ -20,33 +18,25 @@ async function main(): Promise<number> {
     process.stderr.write('usage: npm run test-steps -- [steps.yaml]\n')
     return 2
   }
-  const stepsPath = positionals[0] ?? 'steps.yaml'
-  const read = (p: string) => readFile(p, 'utf8')
-
-  // Step tests are hermetic: ${VAR}s come from the test file's env, never
-  // from the machine's environment, so they run the same everywhere.
-  const testsPath = testFilePath(stepsPath)
-  const first = await loadTestFile(testsPath, read, undefined)
-  if (first.kind === 'absent') {
-    process.stdout.write(`no step tests: ${testsPath} does not exist\n0 passed, 0 failed\n`)
-    return 0
+  const run = await runStepTestsOf(positionals[0] ?? 'steps.yaml', (p) => readFile(p, 'utf8'))
+  switch (run.kind) {
+    case 'absent':
+      process.stdout.write(`no step tests: ${run.testsPath} does not exist\n0 passed, 0 failed\n`)
+      return 0
+    case 'invalid':
+      for (const d of run.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+      process.stderr.write('test-steps: fix the errors above first (npm run lint-steps shows them too)\n')
+      return 1
+    case 'ran': {
+      for (const r of run.reports) {
+        process.stdout.write(`${r.passed ? '✓' : '✗'} ${r.name} (${r.step})\n`)
+        for (const problem of r.problems) process.stdout.write(problem.replace(/^/gm, '    ') + '\n')
+      }
+      const failed = run.reports.filter((r) => !r.passed).length
+      process.stdout.write(`${run.reports.length - failed} passed, ${failed} failed\n`)
+      return failed === 0 ? 0 : 1
+    }
   }
-  const env = first.kind === 'ok' ? (first.file.env ?? {}) : {}
-  const checked = await checkSteps(stepsPath, { readFile: read, env })
-  for (const d of checked.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
-  if (!checked.ok || !checked.load.ok || checked.tests.kind !== 'ok') {
-    process.stderr.write('test-steps: fix the errors above first (npm run lint-steps shows them too)\n')
-    return 1
-  }
-
-  const reports = await runStepTests(checked.load.registry, checked.tests.file.tests)
-  for (const r of reports) {
-    process.stdout.write(`${r.passed ? '✓' : '✗'} ${r.name} (${r.step})\n`)
-    for (const problem of r.problems) process.stdout.write(problem.replace(/^/gm, '    ') + '\n')
-  }
-  const failed = reports.filter((r) => !r.passed).length
-  process.stdout.write(`${reports.length - failed} passed, ${failed} failed\n`)
-  return failed === 0 ? 0 : 1
 }
 
 runCli('test-steps', main)

@@ -43,6 +43,10 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     strictTuples: 'log',
     strictRequired: false,
     allErrors: true,
+    // Checked against the meta-schema by the one process-wide validator below:
+    // compiling the meta-schema again for every loaded config is the slowest
+    // part of a reload, and it never changes.
+    validateSchema: false,
     logger: { log: () => {}, warn: (...args: unknown[]) => warnings.push(args.map(String).join(' ')), error: () => {} },
   })
   addFormats(ajv)
@@ -95,9 +99,8 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     const schemaId = String((withId as { $id: unknown }).$id)
     sites.set(schemaId, site)
     const diagnostics: Diagnostic[] = []
-    if (!(ajv.validateSchema(withId) as boolean)) {
-      return { diagnostics: metaErrors(ajv.errors ?? [], site) }
-    }
+    const metaProblems = checkMeta(withId)
+    if (metaProblems !== undefined) return { diagnostics: metaErrors(metaProblems, site) }
     const asked = new Set<string>()
     for (;;) {
       warnings.length = 0
@@ -127,7 +130,8 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
         }
         const subWithId = ('$id' in sub ? sub : { ...sub, $id: missing }) as SchemaObject
         sites.set((subWithId as { $id: string }).$id, loaded.site)
-        if (!(ajv.validateSchema(subWithId) as boolean)) return { diagnostics: metaErrors(ajv.errors ?? [], loaded.site) }
+        const subProblems = checkMeta(subWithId)
+        if (subProblems !== undefined) return { diagnostics: metaErrors(subProblems, loaded.site) }
         ajv.addSchema(subWithId)
       }
     }
@@ -192,6 +196,13 @@ function jsonSyntaxError(source: YamlSource): Diagnostic {
   const first = errors[0]
   const what = first === undefined ? 'invalid JSON' : jsonc.printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
   return diagnosticAtOffset(source, first?.offset ?? 0, `schema file is not valid JSON: ${what}`, 'schema-file')
+}
+
+const metaAjv = new Ajv({ allErrors: true, strict: false })
+
+/** The schema's problems against its meta-schema (draft-07), or undefined. */
+function checkMeta(schema: SchemaObject): readonly ErrorObject[] | undefined {
+  return (metaAjv.validateSchema(schema) as boolean) ? undefined : (metaAjv.errors ?? [])
 }
 
 function metaErrors(errors: readonly ErrorObject[], site: SchemaSite): Diagnostic[] {

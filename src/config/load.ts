@@ -4,6 +4,7 @@ import { compileSteps, hashConfig } from './compile-steps.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
+import type { StepsFile } from './steps-file.generated.js'
 import { parseYamlSource } from './yaml-source.js'
 import { packageVersion } from '../package-files.js'
 
@@ -79,13 +80,29 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files, stepNames)
   if (hasErrors(diagnostics)) return fail(false, diagnostics, files, stepNames)
 
+  const schemaTexts = files.slice(1).map((f) => texts.get(f) ?? '')
   const registry: Registry = Object.freeze({
     hash: hashConfig(files.map((f) => texts.get(f) ?? '')),
     loadedAt: (options.now ?? (() => new Date()))(),
     steps,
+    fingerprints: fingerprintSteps(format.file.steps, schemaTexts),
     files,
   })
   return { ok: true, registry, warnings: sortDiagnostics(diagnostics) }
+}
+
+/**
+ * What makes each step what it is, to tell a reload which steps changed: its
+ * definition, and the schema files when it reads any (a step cannot tell
+ * which of them its $refs reach, so it changes with any of them).
+ */
+function fingerprintSteps(steps: StepsFile['steps'], schemaTexts: readonly string[]): ReadonlyMap<string, string> {
+  const fingerprints = new Map<string, string>()
+  for (const [name, step] of Object.entries(steps)) {
+    const readsFiles = step.input !== undefined && (typeof step.input === 'string' || JSON.stringify(step.input).includes('"$ref"'))
+    fingerprints.set(name, hashConfig([JSON.stringify(step), ...(readsFiles ? schemaTexts : [])]))
+  }
+  return fingerprints
 }
 
 function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[]): LoadResult {

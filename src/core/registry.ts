@@ -67,6 +67,21 @@ export interface Registry {
   readonly hash: string
   readonly loadedAt: Date
   readonly steps: ReadonlyMap<string, CompiledStep>
+  /** A hash of each step's definition, to tell which steps a reload changed. */
+  readonly fingerprints: ReadonlyMap<string, string>
   /** Every file read to build this config: the steps file first, then schema files. */
   readonly files: readonly string[]
+}
+
+/** What a new config changes, step by step. */
+export function diffRegistries(before: Registry, after: Registry): { added: string[]; removed: string[]; changed: string[] } {
+  const added: string[] = []
+  const changed: string[] = []
+  for (const [name, fingerprint] of after.fingerprints) {
+    const old = before.fingerprints.get(name)
+    if (old === undefined) added.push(name)
+    else if (old !== fingerprint) changed.push(name)
+  }
+  const removed = [...before.fingerprints.keys()].filter((name) => !after.fingerprints.has(name))
+  return { added, removed, changed }
 }

@@ -1,14 +1,14 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import secureJson from 'secure-json-parse'
 import { handleHook } from '../core/hook.js'
-import type { Registry } from '../core/registry.js'
 import type { Verifier } from '../core/signature.js'
 import type { StepRuntime } from '../core/http-step.js'
 import type { Upstream } from '../core/upstream.js'
+import type { Reloader } from './reloader.js'
 
 export interface AppOptions {
-  /** The registry to use for a request that arrives now. */
-  readonly currentRegistry: () => Registry
+  /** The config being served: the registry for a request arriving now, and how the last reload went. */
+  readonly config: Pick<Reloader, 'current' | 'lastReload'>
   readonly verify: Verifier
   /** The outbound HTTP client that HTTP steps call through. */
   readonly upstream: Upstream
@@ -67,7 +67,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   )
 
   app.post('/hook', async (request, reply) => {
-    const outcome = await handleHook(request.body, options.currentRegistry(), options.verify, runtimeFor(reply.raw))
+    const outcome = await handleHook(request.body, options.config.current(), options.verify, runtimeFor(reply.raw))
     if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
     return reply.code(200).send(outcome.result)
   })
@@ -92,10 +92,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }
 
   app.get('/healthz', async () => {
-    const registry = options.currentRegistry()
+    const registry = options.config.current()
+    const last = options.config.lastReload()
     return {
       status: 'ok',
-      config: { hash: registry.hash, steps: registry.steps.size, loaded_at: registry.loadedAt.toISOString() },
+      config: {
+        hash: registry.hash,
+        steps: registry.steps.size,
+        loaded_at: registry.loadedAt.toISOString(),
+        last_reload: { ok: last.ok, at: last.at.toISOString(), errors: last.errors },
+      },
     }
   })
 

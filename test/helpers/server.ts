@@ -23,6 +23,8 @@ export interface StartOptions {
   readonly env?: Record<string, string | undefined>
   /** Working directory; a new temporary folder by default, so dev keys stay out of the repo. */
   readonly cwd?: string
+  /** Arguments after dist/main.js, such as --dev. */
+  readonly args?: readonly string[]
 }
 
 /** Starts dist/main.js on a free loopback port and waits until it listens. */
@@ -30,7 +32,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { child, stdout, stderr, exited } = spawnServer(options)
   const url = await new Promise<string>((resolve, reject) => {
     const onData = () => {
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(stdout.join(''))
+      // JSON logs say "url":"http://..."; pretty ones (--dev) say url: "http://...".
+      const match = /"?url"?:\s?"(http:\/\/[^"]+)"/.exec(stdout.join(''))
       if (match) {
         child.stdout!.off('data', onData)
         resolve(match[1]!)
@@ -71,7 +74,7 @@ function spawnServer(options: StartOptions) {
     if (v === undefined) delete env[k]
     else env[k] = v
   }
-  const child = spawn(process.execPath, [MAIN], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const stdout: string[] = []
   const stderr: string[] = []
   child.stdout.setEncoding('utf8').on('data', (d: string) => stdout.push(d))
