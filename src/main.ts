@@ -5,17 +5,19 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Agent } from 'undici'
 import { checkSteps } from './config/check.js'
 import { formatDiagnostic } from './config/diagnostics.js'
+import type { Registry } from './core/registry.js'
 import { createVerifier } from './core/signature.js'
 import { buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { trackInFlight } from './server/in-flight.js'
+import { createMetrics } from './server/metrics.js'
+import { createRedactor } from './server/redact.js'
 import { createReloader, type Reloader } from './server/reloader.js'
 import { readSettings } from './server/settings.js'
 import { watchFiles } from './server/watch-files.js'
 import { runStepTestsOf } from './step-tests/run-file.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 
-const BODY_LIMIT = 1024 * 1024
 const read = (path: string) => readFile(path, 'utf8')
 
 async function main(): Promise<number> {
@@ -40,12 +42,18 @@ async function main(): Promise<number> {
   const initial = { ...checked, load: checked.load }
 
   let keys = settings.signatureKeys
-  let devKeyNote: string | undefined
   if (keys === undefined) {
     const devKey = await developmentKey()
     keys = [devKey.key]
-    devKeyNote = `no SIGNATURE_KEY set: using the development key ${devKey.key} (${devKey.created ? 'new, ' : ''}saved in ${DEV_KEY_FILE}, where npm run send finds it). Set SIGNATURE_KEY to the orchestrator's key for real use.`
+    // Shown once, here: the logs redact every signature key, this one too.
+    process.stderr.write(
+      `step-runner: no SIGNATURE_KEY set: using the development key ${devKey.key} (${devKey.created ? 'new, ' : ''}saved in ${DEV_KEY_FILE}, where npm run send finds it). Set SIGNATURE_KEY to the orchestrator's key for real use.\n`,
+    )
   }
+  const redactor = createRedactor(keys)
+  redactor.setConfigSecrets(configSecrets(initial.load.registry))
+  const metrics = createMetrics(settings.metrics)
+  let ready = false
 
   // One dispatcher for the life of the process, across reloads: keep-alive
   // connections are shared by every step. It follows no redirects.
@@ -55,18 +63,27 @@ async function main(): Promise<number> {
   const app = buildApp({
     config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() },
     verify: createVerifier(keys),
-    upstream: createUpstream({ dispatcher }),
+    upstream: createUpstream({ dispatcher, onAttempt: (step, { outcome, seconds }) => metrics.upstreamAttempt(step, outcome, seconds) }),
     shutdownSignal: shutdown.signal,
-    logger: dev
-      ? { level: settings.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
-      : { level: settings.logLevel },
-    bodyLimit: BODY_LIMIT,
+    metrics,
+    overload: settings.overload,
+    limits: settings,
+    ready: () => ready,
+    logger: {
+      level: settings.logLevel,
+      // Secrets never reach a log line: by field name, and by value wherever
+      // they turn up (a message, an error, a header echoed back).
+      redact: { paths: ['signature', '*.signature', 'headers.authorization', '*.headers.authorization'], censor: '[REDACTED]' },
+      hooks: { streamWrite: (line: string) => redactor.apply(line) },
+      ...(dev ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    },
   })
   const inFlight = trackInFlight(app)
-  if (devKeyNote !== undefined) app.log.warn(devKeyNote)
 
   const watch = dev ? watchFiles(initial.load.registry.files, () => void reloader!.reload('file change')) : undefined
-  reloader = createReloader(initial, check, app.log, () => {
+  reloader = createReloader(initial, check, app.log, (ok) => {
+    metrics.reloaded(ok)
+    redactor.setConfigSecrets(configSecrets(reloader!.current()))
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
@@ -81,24 +98,38 @@ async function main(): Promise<number> {
     { delay: settings.shutdownTimeoutMs + 5_000, skip: ['SIGHUP'], logger: { error: (m: unknown) => app.log.error(m) } },
     async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'unexpected error: shutting down')
+      ready = false
       app.log.info({ signal, in_flight: inFlight.count() }, 'shutting down')
       watch?.close()
-      const closed = app.close()
-      const finished = await Promise.race([inFlight.drained().then(() => true), sleep(settings.shutdownTimeoutMs, false)])
-      if (!finished) {
+      // Stops listening; fastify answers 503 to requests still arriving on
+      // open connections. Idle keep-alive connections are closed as they
+      // appear, so only in-flight requests hold the shutdown. Once none has
+      // been in flight for two looks in a row, what is left are connections
+      // with no request at all (Node does not count those as idle): close them.
+      let closedFully = false
+      const closed = app.close().then(() => (closedFully = true))
+      const deadline = Date.now() + settings.shutdownTimeoutMs
+      let quiet = 0
+      while (!closedFully && Date.now() < deadline) {
+        quiet = inFlight.count() === 0 ? quiet + 1 : 0
+        if (quiet >= 2) app.server.closeAllConnections()
+        else app.server.closeIdleConnections()
+        await Promise.race([closed, sleep(50)])
+      }
+      if (!closedFully) {
         app.log.warn({ in_flight: inFlight.count() }, 'shutdown timeout: cancelling the requests still running')
         shutdown.abort(new Error('the server is shutting down'))
         await Promise.race([inFlight.drained(), sleep(1_000)])
+        app.server.closeAllConnections()
+        await closed
       }
-      // What is left are idle keep-alive connections, or ones that never sent a request.
-      app.server.closeAllConnections()
-      await closed
       await dispatcher.close()
       app.log.info('stopped')
     },
   )
 
   const url = await app.listen({ port: settings.port, host: settings.host })
+  ready = true
   const registry = reloader.current()
   app.log.info(
     { url, steps: registry.steps.size, config: registry.hash, file: settings.stepsFile, watching: dev },
@@ -106,6 +137,11 @@ async function main(): Promise<number> {
   )
   if (dev) void reportStepTests(settings.stepsFile, app.log)
   return 0
+}
+
+/** Header values read from the environment, in every HTTP step of a config. */
+function configSecrets(registry: Registry): string[] {
+  return [...registry.steps.values()].flatMap((step) => (step.action.kind === 'http' ? step.action.secrets : []))
 }
 
 /** In development, the step tests run after each load, so a save shows what it broke. */

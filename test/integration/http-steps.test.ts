@@ -281,7 +281,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
   // Last, so that it sees the output of every call above.
   it('never writes a secret from the environment to its output', () => {
     const { stdout, stderr } = server.output()
-    expect(stdout).toContain('request completed')
+    expect(stdout).toContain('"msg":"step answered"')
     expect(stdout + stderr).not.toContain(TOKEN)
   })
 })

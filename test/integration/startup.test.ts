@@ -78,7 +78,9 @@ describe('starting the server', () => {
       const key = readFileSync(keyFile, 'utf8').trim()
       expect(key).toMatch(/^wsk_dev_[A-Za-z0-9_-]{32}$/)
       expect(statSync(keyFile).mode & 0o777).toBe(0o600)
-      expect(server.output().stdout).toContain(`using the development key ${key}`)
+      // Shown once on stderr; every log line redacts it like any signature key.
+      expect(server.output().stderr).toContain(`using the development key ${key}`)
+      expect(server.output().stdout).not.toContain(key)
 
       // The send command finds the key where the server saved it.
       const { stdout } = await run(process.execPath, [join(ROOT, 'dist/cli/send.js'), 'step_c', '--url', `${server.url}/hook`], { cwd, env: { PATH: process.env['PATH'] } })
@@ -92,8 +94,8 @@ describe('starting the server', () => {
     // A restart keeps the same key, so a running `send` setup keeps working.
     const again = await startServer({ cwd, env: { SIGNATURE_KEY: undefined } })
     try {
-      expect(again.output().stdout).toContain(readFileSync(join(cwd, '.step-runner', 'dev-signature-key'), 'utf8').trim())
-      expect(again.output().stdout).not.toContain('(new, ')
+      expect(again.output().stderr).toContain(readFileSync(join(cwd, '.step-runner', 'dev-signature-key'), 'utf8').trim())
+      expect(again.output().stderr).not.toContain('(new, ')
     } finally {
       await again.stop()
     }

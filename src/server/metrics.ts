@@ -1,0 +1,74 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import type { Rejection } from '../core/hook.js'
+
+/** What the server counts. Every label value comes from the config, never from a caller. */
+export interface Metrics {
+  readonly enabled: boolean
+  stepRan(step: string, exitCode: string, seconds: number): void
+  rejected(reason: Rejection): void
+  upstreamAttempt(step: string, outcome: number | string, seconds: number): void
+  reloaded(ok: boolean): void
+  /** The Prometheus text exposition, or undefined when metrics are off. */
+  render(): Promise<{ contentType: string; body: string }> | undefined
+}
+
+/** The one label under which requests for steps the config does not define are counted. */
+export const UNKNOWN_STEP = '(unknown)'
+
+// Exit codes may come from an HTTP step's `output`, that is from upstream
+// data: past this many distinct values, new ones count as "(other)".
+const MAX_EXIT_CODES = 50
+
+const NO_METRICS: Metrics = {
+  enabled: false,
+  stepRan: () => {},
+  rejected: () => {},
+  upstreamAttempt: () => {},
+  reloaded: () => {},
+  render: () => undefined,
+}
+
+export function createMetrics(enabled: boolean): Metrics {
+  if (!enabled) return NO_METRICS
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const stepRuns = new Counter({ name: 'step_runs_total', help: 'Step executions answered, by step and exit code.', labelNames: ['step', 'exit_code'] as const, registers: [registry] })
+  const stepDuration = new Histogram({ name: 'step_duration_seconds', help: 'Time to answer a step execution, by step.', labelNames: ['step'] as const, registers: [registry] })
+  const upstreamRequests = new Counter({ name: 'upstream_requests_total', help: 'Outbound HTTP attempts, by step and status (or failure: timeout, connect, reset, too_large, cancelled, error).', labelNames: ['step', 'status'] as const, registers: [registry] })
+  const upstreamDuration = new Histogram({ name: 'upstream_duration_seconds', help: 'Time of one outbound HTTP attempt, by step.', labelNames: ['step'] as const, registers: [registry] })
+  const signatureFailures = new Counter({ name: 'signature_failures_total', help: 'Requests refused for a missing or wrong signature.', registers: [registry] })
+  const rejections = new Counter({ name: 'hook_rejections_total', help: 'Requests to /hook answered with a 4xx before any step ran, by reason (malformed, signature, unknown_step).', labelNames: ['reason'] as const, registers: [registry] })
+  const reloads = new Counter({ name: 'config_reloads_total', help: 'Config reloads, by result (ok, failed).', labelNames: ['result'] as const, registers: [registry] })
+  reloads.inc({ result: 'ok' }, 0)
+  reloads.inc({ result: 'failed' }, 0)
+  signatureFailures.inc(0)
+
+  const exitCodes = new Set<string>()
+  const exitLabel = (code: string) => {
+    if (exitCodes.has(code)) return code
+    if (exitCodes.size >= MAX_EXIT_CODES) return '(other)'
+    exitCodes.add(code)
+    return code
+  }
+
+  return {
+    enabled: true,
+    stepRan(step, exitCode, seconds) {
+      stepRuns.inc({ step, exit_code: exitLabel(exitCode) })
+      stepDuration.observe({ step }, seconds)
+    },
+    rejected(reason) {
+      rejections.inc({ reason })
+      if (reason === 'signature') signatureFailures.inc()
+      if (reason === 'unknown_step') stepRuns.inc({ step: UNKNOWN_STEP, exit_code: '(none)' })
+    },
+    upstreamAttempt(step, outcome, seconds) {
+      upstreamRequests.inc({ step, status: String(outcome) })
+      upstreamDuration.observe({ step }, seconds)
+    },
+    reloaded(ok) {
+      reloads.inc({ result: ok ? 'ok' : 'failed' })
+    },
+    render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  }
+}

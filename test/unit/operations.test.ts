@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { createMetrics } from '../../src/server/metrics.js'
+import { createRedactor } from '../../src/server/redact.js'
+import { ENVIRONMENT, readSettings } from '../../src/server/settings.js'
+import { ROOT } from '../helpers/server.js'
+
+describe('createRedactor', () => {
+  it('replaces keys and config secrets wherever they are, also JSON-escaped', () => {
+    const redactor = createRedactor(['wsk_key_1'])
+    redactor.setConfigSecrets(['Bearer "quoted" tok', 'abc'])
+    const line = JSON.stringify({ msg: 'unknown step wsk_key_1', header: 'Bearer "quoted" tok', short: 'abc' })
+    expect(redactor.apply(line)).toBe('{"msg":"unknown step [REDACTED]","header":"[REDACTED]","short":"abc"}')
+  })
+
+  it('follows the config: secrets of a replaced config are no longer matched, keys always are', () => {
+    const redactor = createRedactor(['wsk_key_1'])
+    redactor.setConfigSecrets(['old_secret'])
+    redactor.setConfigSecrets(['new_secret'])
+    expect(redactor.apply('old_secret new_secret wsk_key_1')).toBe('old_secret [REDACTED] [REDACTED]')
+  })
+})
+
+describe('createMetrics', () => {
+  it('caps the exit_code label values, which output expressions may take from upstream data', async () => {
+    const metrics = createMetrics(true)
+    for (let i = 0; i < 60; i++) metrics.stepRan('s', `code_${i}`, 0.001)
+    const text = (await metrics.render()!).body
+    expect(text).toContain('step_runs_total{step="s",exit_code="code_49"} 1')
+    expect(text).not.toContain('code_50')
+    expect(text).toContain('step_runs_total{step="s",exit_code="(other)"} 10')
+  })
+
+  it('is a no-op with METRICS=off', () => {
+    const metrics = createMetrics(false)
+    expect(metrics.enabled).toBe(false)
+    expect(metrics.render()).toBeUndefined()
+  })
+})
+
+describe('settings', () => {
+  it('reads the defaults from an empty environment', () => {
+    expect(readSettings({})).toMatchObject({ ok: true, settings: { port: 3000, host: '0.0.0.0', bodyLimit: 1048576, metrics: true, shutdownTimeoutMs: 10000, signatureKeys: undefined } })
+  })
+
+  it('splits SIGNATURE_KEY on commas', () => {
+    expect(readSettings({ SIGNATURE_KEY: ' k1 , k2 ' })).toMatchObject({ ok: true, settings: { signatureKeys: ['k1', 'k2'] } })
+  })
+
+  it('lists every variable it reads in the README, with its default', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const table = readme.slice(readme.indexOf('### Environment'), readme.indexOf('### Endpoints'))
+    const rows = table.split('\n').filter((l) => l.startsWith('| `'))
+    expect(rows.map((r) => /^\| `([A-Z_]+)`/.exec(r)?.[1])).toEqual([...ENVIRONMENT])
+    // Each row's default is what an empty environment gives.
+    const settings = readSettings({})
+    if (!settings.ok) throw new Error('defaults do not load')
+    const defaults: Record<string, unknown> = {
+      PORT: settings.settings.port,
+      HOST: settings.settings.host,
+      STEPS_FILE: settings.settings.stepsFile,
+      BODY_LIMIT: settings.settings.bodyLimit,
+      SHUTDOWN_TIMEOUT_MS: settings.settings.shutdownTimeoutMs,
+      REQUEST_TIMEOUT_MS: settings.settings.requestTimeoutMs,
+      KEEP_ALIVE_TIMEOUT_MS: settings.settings.keepAliveTimeoutMs,
+      CONNECTION_TIMEOUT_MS: settings.settings.connectionTimeoutMs,
+      MAX_EVENT_LOOP_DELAY_MS: settings.settings.overload.maxEventLoopDelayMs,
+      MAX_EVENT_LOOP_UTILIZATION: settings.settings.overload.maxEventLoopUtilization,
+      MAX_HEAP_USED_BYTES: settings.settings.overload.maxHeapUsedBytes,
+      MAX_RSS_BYTES: settings.settings.overload.maxRssBytes,
+      OVERLOAD_RETRY_AFTER_S: settings.settings.overload.retryAfterSeconds,
+    }
+    for (const [name, value] of Object.entries(defaults)) {
+      const row = rows.find((r) => r.startsWith(`| \`${name}\``))!
+      expect(row.split('|')[2]!.trim(), name).toBe(`\`${String(value)}\``)
+    }
+  })
+})
