@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,12 +26,14 @@ export interface StartOptions {
   readonly cwd?: string
   /** Arguments after dist/main.js, such as --dev. */
   readonly args?: readonly string[]
+  /** Listen here and poll /healthz, for runs whose logs do not say where they listen (LOG_LEVEL=warn). */
+  readonly port?: number
 }
 
 /** Starts dist/main.js on a free loopback port and waits until it listens. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const { child, stdout, stderr, exited } = spawnServer(options)
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = options.port !== undefined ? await pollUntilUp(`http://127.0.0.1:${options.port}`, exited, stderr) : await new Promise<string>((resolve, reject) => {
     const onData = () => {
       // JSON logs say "url":"http://..."; pretty ones (--dev) say url: "http://...".
       const match = /"?url"?:\s?"(http:\/\/[^"]+)"/.exec(stdout.join(''))
@@ -53,6 +56,29 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   }
 }
 
+async function pollUntilUp(url: string, exited: Promise<number | null>, stderr: string[]): Promise<string> {
+  let gone = false
+  void exited.then(() => (gone = true))
+  for (;;) {
+    if (gone) throw new Error(`server exited before listening:\n${stderr.join('')}`)
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return url
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
 /** Runs the server expecting it to refuse to start; resolves with its exit code and output. */
 export async function runServerToExit(options: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { stdout, stderr, exited } = spawnServer(options)
@@ -64,7 +90,7 @@ function spawnServer(options: StartOptions) {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'step-runner-test-'))
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
-    PORT: '0',
+    PORT: String(options.port ?? 0),
     HOST: '127.0.0.1',
     STEPS_FILE: options.stepsFile ?? join(ROOT, 'steps.yaml'),
     SIGNATURE_KEY: TEST_KEY,

@@ -1,20 +1,11 @@
-import { createServer } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callStep, payloadFor, ROOT, signedBody, startServer, type RunningServer } from '../helpers/server.js'
+import { callStep, freePort, payloadFor, ROOT, signedBody, startServer, type RunningServer } from '../helpers/server.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { request } from 'undici'
 
 const TOKEN = 'tok_secret_4242'
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 describe('HTTP steps against a real upstream on loopback', () => {
   let upstream: TestUpstream
@@ -26,7 +17,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
     other = await startUpstream()
     server = await startServer({
       stepsFile: join(ROOT, 'test/fixtures/http/steps.yaml'),
-      env: { UPSTREAM: upstream.url, PAYMENTS_TOKEN: TOKEN, CLOSED_PORT: String(await closedPort()) },
+      env: { UPSTREAM: upstream.url, PAYMENTS_TOKEN: TOKEN, CLOSED_PORT: String(await freePort()) },
     })
   })
   afterAll(async () => {

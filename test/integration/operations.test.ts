@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, request } from 'undici'
-import { callStep, payloadFor, post, ROOT, runServerToExit, signedBody, startServer, type RunningServer } from '../helpers/server.js'
+import { callStep, freePort, payloadFor, post, ROOT, runServerToExit, signedBody, startServer, type RunningServer } from '../helpers/server.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 
 const STEPS = join(ROOT, 'test/fixtures/operations/steps.yaml')
@@ -298,6 +298,17 @@ describe('overload and timeouts', () => {
     } finally {
       await server.stop()
     }
+  })
+
+  it('logs at the level LOG_LEVEL sets', async () => {
+    const server = await startServer({ stepsFile: STEPS, port: await freePort(), env: { LOG_LEVEL: 'warn', UPSTREAM: 'http://127.0.0.1:1', UPSTREAM_TOKEN: 'x', UPSTREAM_API_KEY: 'y' } })
+    try {
+      expect((await callStep(server, 'step_a')).status).toBe(200)
+      expect((await callStep(server, 'no_such_step')).status).toBe(404)
+    } finally {
+      await server.stop()
+    }
+    expect(server.output().stdout).not.toContain('"level":30')
   })
 
   it('turns /metrics off with METRICS=off', async () => {
