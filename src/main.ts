@@ -9,7 +9,7 @@ import type { Registry } from './core/registry.js'
 import { createVerifier } from './core/signature.js'
 import { buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
-import { trackInFlight } from './server/in-flight.js'
+import { createInFlight } from './server/in-flight.js'
 import { createMetrics } from './server/metrics.js'
 import { createRedactor } from './server/redact.js'
 import { createReloader, type Reloader } from './server/reloader.js'
@@ -60,7 +60,9 @@ async function main(): Promise<number> {
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
   const shutdown = new AbortController()
   let reloader: Reloader | undefined
+  const inFlight = createInFlight()
   const app = buildApp({
+    inFlight,
     config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() },
     verify: createVerifier(keys),
     upstream: createUpstream({ dispatcher, onAttempt: (step, { outcome, seconds }) => metrics.upstreamAttempt(step, outcome, seconds) }),
@@ -71,14 +73,12 @@ async function main(): Promise<number> {
     ready: () => ready,
     logger: {
       level: settings.logLevel,
-      // Secrets never reach a log line: by field name, and by value wherever
-      // they turn up (a message, an error, a header echoed back).
-      redact: { paths: ['signature', '*.signature', 'headers.authorization', '*.headers.authorization'], censor: '[REDACTED]' },
+      // Secrets never reach a log line: matched by value and by shape in the
+      // finished line, wherever they turn up (a field, a message, an error).
       hooks: { streamWrite: (line: string) => redactor.apply(line) },
       ...(dev ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
     },
   })
-  const inFlight = trackInFlight(app)
 
   const watch = dev ? watchFiles(initial.load.registry.files, () => void reloader!.reload('file change')) : undefined
   reloader = createReloader(initial, check, app.log, (ok) => {

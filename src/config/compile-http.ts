@@ -17,6 +17,9 @@ export const HTTP_DEFAULTS = {
 
 const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
 
+/** Headers whose values are credentials even when written in the steps file itself. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie'])
+
 /** Headers that step-runner sets itself, or that only the HTTP client may set. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'x-request-id', 'idempotency-key'])
 
@@ -152,7 +155,7 @@ function compileHeaders(written: Record<string, string>, method: HttpMethod, at:
       continue
     }
     headers[lower] = resolved
-    if (usedEnv && resolved !== '') secrets.push(resolved)
+    if ((usedEnv || CREDENTIAL_HEADERS.has(lower)) && resolved !== '') secrets.push(resolved)
   }
   return { headers, secrets }
 }

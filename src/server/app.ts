@@ -1,6 +1,6 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { hookRoute, type HookRouteOptions } from './hook-route.js'
-import { acceptJsonBodies, clientMessage } from './json-body.js'
+import { acceptJsonBodies, answerClientError } from './json-body.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
@@ -19,7 +19,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     // One line per webhook request is logged by the hook route, with the step's fields.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: the line carries the orchestrator's
+    // request_id, and a child per request costs more than the line itself.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: limits.bodyLimit,
     // Node's request timeout is off by default in fastify: a caller that never
     // finishes sending would hold its connection forever.
@@ -30,11 +33,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.requestTimeoutMs / 2))) },
     return503OnClosing: true,
   })
-  acceptJsonBodies(app, limits.bodyLimit)
+  acceptJsonBodies(app)
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error.statusCode ?? 500
-    if (status < 500) return reply.code(status).send({ error: clientMessage(error, limits.bodyLimit) })
+    if ((error.statusCode ?? 500) < 500) return answerClientError(error, request, reply, limits.bodyLimit)
     request.log.error({ err: error }, 'request failed')
     return reply.code(500).send({ error: 'internal error' })
   })

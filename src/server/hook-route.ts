@@ -5,6 +5,7 @@ import { handleHook, type HookOutcome } from '../core/hook.js'
 import type { StepRuntime } from '../core/http-step.js'
 import type { Verifier } from '../core/signature.js'
 import type { Upstream } from '../core/upstream.js'
+import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
@@ -17,9 +18,8 @@ export interface HookRouteOptions {
   readonly shutdownSignal: AbortSignal
   readonly metrics: Metrics
   readonly overload: Settings['overload']
+  readonly inFlight: InFlight
 }
-
-const outcomes = new WeakMap<FastifyRequest, HookOutcome>()
 
 /**
  * POST /hook, in a scope of its own so that overload protection answers 503
@@ -28,7 +28,8 @@ const outcomes = new WeakMap<FastifyRequest, HookOutcome>()
 export function hookRoute(options: HookRouteOptions) {
   return async (scope: FastifyInstance): Promise<void> => {
     const { overload } = options
-    await scope.register(underPressure, {
+    const guarded = overload.maxEventLoopDelayMs > 0 || overload.maxEventLoopUtilization > 0 || overload.maxHeapUsedBytes > 0 || overload.maxRssBytes > 0
+    if (guarded) await scope.register(underPressure, {
       maxEventLoopDelay: overload.maxEventLoopDelayMs,
       maxEventLoopUtilization: overload.maxEventLoopUtilization,
       maxHeapUsedBytes: overload.maxHeapUsedBytes,
@@ -44,60 +45,68 @@ export function hookRoute(options: HookRouteOptions) {
     })
 
     scope.post('/hook', async (request, reply) => {
-      const outcome = await handleHook(request.body, options.config.current(), options.verify, runtimeFor(reply.raw))
-      outcomes.set(request, outcome)
-      if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
-      return reply.code(200).send(outcome.result)
-    })
-
-    // One log line and the metrics per request, once the answer is out.
-    scope.addHook('onResponse', async (request, reply) => report(request, reply, options.metrics))
-    scope.addHook('onRequestAbort', async (request) => {
-      request.log.info('the caller went away before the answer')
+      options.inFlight.begin()
+      try {
+        const outcome = await handleHook(request.body, options.config.current(), options.verify, runtimeFor(reply.raw))
+        // One log line and the metrics per request, here rather than in an
+        // onResponse hook: hooks cost every request more than this does.
+        report(request, reply, outcome, options.metrics)
+        if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
+        return reply.code(200).send(outcome.result)
+      } finally {
+        options.inFlight.end()
+      }
     })
   }
 
-  // The abort signal is made only when an HTTP step asks for it: static steps,
-  // the hot path, pay nothing for it.
   function runtimeFor(response: ServerResponse): StepRuntime {
-    let controller: AbortController | undefined
-    return {
-      upstream: options.upstream,
-      get signal() {
-        if (controller === undefined) {
-          controller = new AbortController()
-          const abort = controller.abort.bind(controller)
-          response.once('close', () => {
-            if (!response.writableFinished) abort(new Error('the caller went away'))
-          })
-        }
-        return AbortSignal.any([controller.signal, options.shutdownSignal])
-      },
-    }
+    return new HookRuntime(options.upstream, response, options.shutdownSignal)
   }
 }
 
-function report(request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
-  const outcome = outcomes.get(request)
-  const duration_ms = Math.round(reply.elapsedTime * 1000) / 1000
-  if (outcome === undefined) {
-    // Refused before the handler: bad JSON, wrong content type, too large, overloaded.
-    request.log.info({ status: reply.statusCode, duration_ms }, 'request refused')
-    return
+/**
+ * What a step may use from the request around it. The abort signal is made
+ * only when an HTTP step asks for it: static steps, the hot path, pay nothing
+ * for it (a class, so the getter costs nothing to set up either).
+ */
+class HookRuntime implements StepRuntime {
+  #signal: AbortSignal | undefined
+  constructor(
+    readonly upstream: Upstream,
+    private readonly response: ServerResponse,
+    private readonly shutdown: AbortSignal,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.#signal === undefined) {
+      const controller = new AbortController()
+      const response = this.response
+      response.once('close', () => {
+        if (!response.writableFinished) controller.abort(new Error('the caller went away'))
+      })
+      this.#signal = AbortSignal.any([controller.signal, this.shutdown])
+    }
+    return this.#signal
   }
+}
+
+function report(request: FastifyRequest, reply: FastifyReply, outcome: HookOutcome, metrics: Metrics): void {
+  const seconds = reply.elapsedTime / 1000
+  if (outcome.kind === 'ran') metrics.stepRan(outcome.payload.context.step_name, outcome.result.exit_code, seconds)
+  else metrics.rejected(outcome.reason)
+  if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return
   const context = outcome.payload?.context
-  const fields = {
-    request_id: context?.request_id,
-    flow_id: context?.flow_id,
-    step_name: context?.step_name,
-    status: reply.statusCode,
-    duration_ms,
-  }
+  const duration_ms = Math.round(reply.elapsedTime * 1000) / 1000
+  // One flat literal per kind: pino serializes a stable shape fastest.
   if (outcome.kind === 'ran') {
-    metrics.stepRan(outcome.payload.context.step_name, outcome.result.exit_code, reply.elapsedTime / 1000)
-    request.log.info({ ...fields, exit_code: outcome.result.exit_code, key_index: outcome.keyIndex }, 'step answered')
+    request.log.info(
+      { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex },
+      'step answered',
+    )
   } else {
-    metrics.rejected(outcome.reason)
-    request.log.info({ ...fields, reason: outcome.reason, error: outcome.error }, 'request rejected')
+    request.log.info(
+      { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, status: outcome.status, duration_ms, reason: outcome.reason, error: outcome.error },
+      'request rejected',
+    )
   }
 }

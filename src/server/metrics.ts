@@ -51,11 +51,21 @@ export function createMetrics(enabled: boolean): Metrics {
     return code
   }
 
+  // prom-client hashes the labels on every call; the children for a label
+  // set are made once and kept (their number is bounded by the config).
+  const runs = new Map<string, Counter.Internal>()
+  const durations = new Map<string, Histogram.Internal<'step'>>()
   return {
     enabled: true,
     stepRan(step, exitCode, seconds) {
-      stepRuns.inc({ step, exit_code: exitLabel(exitCode) })
-      stepDuration.observe({ step }, seconds)
+      const label = exitLabel(exitCode)
+      const key = `${step}\u0000${label}`
+      let run = runs.get(key)
+      if (run === undefined) runs.set(key, (run = stepRuns.labels({ step, exit_code: label })))
+      run.inc()
+      let duration = durations.get(step)
+      if (duration === undefined) durations.set(step, (duration = stepDuration.labels({ step })))
+      duration.observe(seconds)
     },
     rejected(reason) {
       rejections.inc({ reason })

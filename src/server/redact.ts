@@ -1,7 +1,10 @@
 /**
  * Takes secrets out of every log line, whatever field or message they ended
- * up in: signature keys and header values read from the environment. The set
- * changes with the config, since a reload can bring new ${VAR} headers.
+ * up in: signature keys, header values read from the environment or sent as
+ * authorization, and anything shaped like a signature (64 lowercase hex
+ * characters). The set changes with the config, since a reload can bring new
+ * headers. Matching the finished line catches what a field-name rule cannot:
+ * a secret inside a message or an error.
  */
 export interface Redactor {
   /** Replaces the secrets that come from the config (the keys stay). */
@@ -10,6 +13,8 @@ export interface Redactor {
 }
 
 const CENSOR = '[REDACTED]'
+const SIGNATURE_SHAPE = /(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])/
+const SIGNATURE_SHAPE_ALL = new RegExp(SIGNATURE_SHAPE.source, 'g')
 // Shorter values are too likely to occur by chance in ordinary text.
 const MIN_LENGTH = 4
 
@@ -24,7 +29,7 @@ export function createRedactor(keys: readonly string[]): Redactor {
   return {
     setConfigSecrets: update,
     apply(line) {
-      let out = line
+      let out = SIGNATURE_SHAPE.test(line) ? line.replace(SIGNATURE_SHAPE_ALL, CENSOR) : line
       for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(CENSOR)
       return out
     },

@@ -1,0 +1,288 @@
+// npm run bench [-- --quick] [-- --rounds N --duration S]
+//
+// Starts step-runner (production mode, bench/steps.yaml), the ceiling (bare
+// fastify, same work by hand) and the seed (the orchestrator's Express
+// example), drives each with autocannon from a separate process, interleaved
+// (A B C A B C ...), and prints medians over the rounds with the ratios of
+// step-runner to the ceiling and to the seed.
+import { execFileSync, spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BENCH = join(ROOT, 'bench')
+const KEY = 'wsk_bench_0123456789abcdefghijklmnop'
+const BODY_LIMIT = String(4 * 1024 * 1024)
+const PROFILE_DIR = join(ROOT, 'bench', 'results', 'profile')
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '16' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+  },
+})
+const quick = values.quick
+const rounds = Number(values.rounds ?? (quick ? 1 : 3))
+const duration = Number(values.duration ?? (quick ? 2 : 5))
+const connections = Number(values.connections)
+
+// Pin the servers to one core and the load generator to another, where the
+// machine has two and taskset exists; say so when it cannot.
+const canPin = cpus().length >= 2 && existsSync('/usr/bin/taskset')
+const onCore = (core, command, args) => (canPin ? ['/usr/bin/taskset', ['-c', String(core), command, ...args]] : [command, args])
+
+function sign(payload) {
+  return createHash('sha256').update(JSON.stringify(payload), 'utf8').update(KEY, 'utf8').digest('hex')
+}
+
+function body(stepName, { data, deps = {} } = {}) {
+  const payload = {
+    ...(data === undefined ? {} : { data }),
+    context: {
+      flow_id: 'bench_flow',
+      flow_name: 'bench',
+      step_name: stepName,
+      request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc',
+      triggered_by: { step_name: 'step_a', step_execution_id: 'ste_edf275e1e6e54212aa10662b05719d7a' },
+      dependencies_context: deps,
+    },
+  }
+  return JSON.stringify({ payload, signature: sign(payload) })
+}
+
+/** A body of about `size` bytes: dependencies_context carries the bulk. */
+function sizedBody(size) {
+  const bare = body('step_a', { deps: { step_x: { data: { blob: '' }, exit_code: 'success' } } })
+  return body('step_a', { deps: { step_x: { data: { blob: 'x'.repeat(Math.max(0, size - bare.length)) }, exit_code: 'success' } } })
+}
+
+const scenarios = [
+  { name: 'static step', body: body('step_a') },
+  {
+    name: 'transform step',
+    body: body('transform_step', {
+      data: { order_id: 'o-1', amount: 42.5 },
+      deps: {
+        fetch_customer: { data: { name: 'Ada Lovelace', email: 'ada@example.com' }, exit_code: 'success' },
+        fetch_cart: { data: { items: [{ sku: 'a', price: 10 }, { sku: 'b', price: 20.5 }, { sku: 'c', price: 12 }] }, exit_code: 'success' },
+      },
+    }),
+  },
+  { name: 'HTTP step', body: body('http_step', { data: { id: 'item-1' } }), direct: true },
+  { name: 'payload 1 KB', body: sizedBody(1024), bytes: true },
+  { name: 'payload 10 KB', body: sizedBody(10 * 1024), bytes: true },
+  { name: 'payload 100 KB', body: sizedBody(100 * 1024), bytes: true },
+  { name: 'payload 1 MB', body: sizedBody(1024 * 1024), bytes: true },
+].filter((s) => values.only === undefined || s.name.includes(values.only))
+
+const children = []
+/**
+ * Starts a server on a free port and waits until it answers. Its output goes
+ * to a file under bench/results: a pipe that this process reads would fill
+ * while autocannon runs and stall a server that logs synchronously.
+ */
+async function start(name, command, args, env, core) {
+  const port = await freePort()
+  const [cmd, argv] = onCore(core, command, args)
+  mkdirSync(join(BENCH, 'results'), { recursive: true })
+  const log = openSync(join(BENCH, 'results', `${name}.log`), 'w')
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: ['ignore', log, log] })
+  children.push(child)
+  const url = `http://127.0.0.1:${port}`
+  let exited = false
+  child.on('exit', () => (exited = true))
+  for (;;) {
+    if (exited) throw new Error(`${name} exited; see bench/results/${name}.log`)
+    try {
+      await fetch(url)
+      return { name, url, child }
+    } catch {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+}
+
+async function freePort() {
+  const server = createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function cleanup() {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.on('exit', cleanup)
+process.on('SIGINT', () => process.exit(130))
+
+/** One autocannon run, in a process of its own (on the other CPU). */
+async function autocannon(url, scenario, seconds) {
+  const file = join(tmpdir(), `bench-body-${createHash('sha1').update(scenario.body).digest('hex')}.json`)
+  writeFileSync(file, scenario.body)
+  const args = [join(ROOT, 'node_modules/autocannon/autocannon.js'), '--json', '-c', String(connections), '-d', String(seconds)]
+  const target = scenario.directUrl ?? `${url}/hook`
+  if (scenario.directUrl === undefined) args.push('-m', 'POST', '-H', 'content-type=application/json', '-i', file)
+  args.push(target)
+  const [cmd, argv] = onCore(1, process.execPath, args)
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  if (code !== 0) throw new Error(`autocannon exited with ${code}`)
+  const r = JSON.parse(out)
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
+}
+
+async function check(url, scenario) {
+  const res = await fetch(`${url}/hook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: scenario.body })
+  const answer = await res.json()
+  if (res.status !== 200 || answer.exit_code !== 'success') throw new Error(`${url} answered ${res.status} ${JSON.stringify(answer)} to ${scenario.name}`)
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+async function main() {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' })
+  const upstream = await start('upstream', process.execPath, [join(BENCH, 'upstream.mjs')], {}, 1)
+  const common = { SIGNATURE_KEY: KEY, UPSTREAM_URL: upstream.url, BODY_LIMIT }
+  const servers = [
+    await start('step-runner', process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(ROOT, 'dist/main.js')], {
+      ...common,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      STEPS_FILE: join(BENCH, 'steps.yaml'),
+      LOG_LEVEL: 'info',
+      // Measure the server, not its overload guard.
+      MAX_EVENT_LOOP_DELAY_MS: '0',
+      MAX_EVENT_LOOP_UTILIZATION: '0',
+    }, 0),
+    await start('ceiling', process.execPath, [join(BENCH, 'ceiling.mjs')], common, 0),
+    await start('seed', process.execPath, [join(BENCH, 'seed.mjs')], common, 0),
+  ]
+  for (const scenario of scenarios) for (const server of servers) await check(server.url, scenario)
+
+  const runs = [] // { scenario, server, round, rps, p50, p99, errors }
+  const plan = scenarios.flatMap((scenario) => [
+    ...servers.map((server) => ({ scenario, server })),
+    ...(scenario.direct ? [{ scenario: { ...scenario, directUrl: `${upstream.url}/items/item-1` }, server: { name: 'direct call', url: upstream.url } }] : []),
+  ])
+  process.stderr.write(`${plan.length} runs x ${rounds} rounds x ${duration} s, ${connections} connections, ${canPin ? 'servers on CPU 0, load on CPU 1' : 'not pinned (needs 2 CPUs and taskset)'}\n`)
+  // Warm every server (and the upstream) before measuring.
+  for (const { scenario, server } of plan.filter((p) => p.scenario === scenarios[0] || p.scenario.directUrl)) await autocannon(server.url, scenario, 1)
+  for (let round = 1; round <= rounds; round++) {
+    for (const { scenario, server } of plan) {
+      const r = await autocannon(server.url, scenario, duration)
+      runs.push({ scenario: scenario.name, server: server.name, round, ...r, bodyBytes: Buffer.byteLength(scenario.body) })
+      process.stderr.write(`round ${round}: ${scenario.name} / ${server.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms${r.errors ? `, ${r.errors} errors` : ''}\n`)
+    }
+  }
+  report(runs)
+  if (values.profile) await profileSummary(servers[0].child)
+}
+
+/** Stops step-runner gracefully so that it writes its CPU profile, and prints the top self times. */
+async function profileSummary(child) {
+  const { readdirSync, readFileSync } = await import('node:fs')
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+  const file = readdirSync(PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+  const profile = JSON.parse(readFileSync(join(PROFILE_DIR, file), 'utf8'))
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const self = new Map()
+  for (const id of profile.samples) {
+    const { functionName, url, lineNumber } = byId.get(id).callFrame
+    const where = url ? `${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(dist|bench)\//, '$1/')}:${lineNumber + 1}` : ''
+    const key = `${functionName || '(anonymous)'} ${where}`
+    self.set(key, (self.get(key) ?? 0) + 1)
+  }
+  const total = profile.samples.length
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)
+  process.stdout.write(`\nstep-runner CPU profile (self time, ${total} samples): ${join('bench/results/profile', file)}\n`)
+  for (const [key, n] of top) process.stdout.write(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${key}\n`)
+}
+
+function report(runs) {
+  const rows = []
+  const summary = {}
+  for (const scenario of scenarios) {
+    const of = (server) => {
+      const mine = runs.filter((r) => r.scenario === scenario.name && r.server === server)
+      if (mine.length === 0) return undefined
+      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), errors: mine.reduce((n, r) => n + r.errors, 0), mbps: (median(mine.map((r) => r.rps)) * mine[0].bodyBytes) / 1e6 }
+    }
+    const sr = of('step-runner')
+    const ceiling = of('ceiling')
+    const seed = of('seed')
+    const direct = of('direct call')
+    summary[scenario.name] = { 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), vs_ceiling: sr.rps / ceiling.rps, vs_seed: sr.rps / seed.rps }
+    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}) })) {
+      rows.push([
+        name === 'step-runner' ? scenario.name : '',
+        name,
+        Math.round(r.rps).toLocaleString('en-US'),
+        scenario.bytes ? r.mbps.toFixed(1) : '',
+        r.p50.toFixed(2),
+        r.p99.toFixed(2),
+        name === 'step-runner' ? (sr.rps / ceiling.rps).toFixed(2) : '',
+        name === 'step-runner' ? (sr.rps / seed.rps).toFixed(2) : '',
+        r.errors ? String(r.errors) : '',
+      ])
+    }
+  }
+  const header = ['scenario', 'server', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'vs ceiling', 'vs seed', 'errors']
+  const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
+
+  const verdicts = []
+  const target = (label, value, goal, ok, unit = '') => verdicts.push(`- ${label}: ${value}${unit} (target ${goal}) — ${ok ? 'met' : 'SHORT of the target'}`)
+  const s = summary['static step']
+  if (s) {
+    target('static step vs ceiling', s.vs_ceiling.toFixed(2), '>= 0.9', s.vs_ceiling >= 0.9)
+    target('static step vs seed', s.vs_seed.toFixed(2), '>= 3', s.vs_seed >= 3)
+  }
+  const t = summary['transform step']
+  if (t) target('transform step vs ceiling', t.vs_ceiling.toFixed(2), '>= 0.8', t.vs_ceiling >= 0.8)
+  const h = summary['HTTP step']
+  if (h) {
+    const added = h['step-runner'].p50 - h['direct call'].p50
+    target('HTTP step p50 added over calling the upstream directly', added.toFixed(2), '<= 1 ms', added <= 1, ' ms')
+  }
+  const big = summary['payload 1 MB']
+  if (big) target('1 MB payloads, MB/s vs ceiling', (big['step-runner'].mbps / big.ceiling.mbps).toFixed(2), '>= 0.8', big['step-runner'].mbps / big.ceiling.mbps >= 0.8)
+
+  const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`
+  const settings = `${rounds} round(s) x ${duration} s per run, ${connections} connections, medians over rounds; ${canPin ? 'servers pinned to CPU 0, autocannon to CPU 1' : 'not pinned'}`
+  const text = `${table}\n\nTargets:\n${verdicts.join('\n')}\n\n${settings}\n${machine}\n`
+  process.stdout.write('\n' + text)
+  mkdirSync(join(BENCH, 'results'), { recursive: true })
+  const stamp = new Date().toISOString()
+  writeFileSync(join(BENCH, 'results', 'latest.json'), JSON.stringify({ date: stamp, machine, settings, quick, summary, runs }, null, 2) + '\n')
+  writeFileSync(join(BENCH, 'results', 'latest.md'), `Run of ${stamp}\n\n${text}`)
+  process.stdout.write(`\nresults: bench/results/latest.json, bench/results/latest.md\n`)
+}
+
+main().then(
+  () => {
+    cleanup()
+    process.exit(0)
+  },
+  (err) => {
+    process.stderr.write(`bench: ${err.stack ?? err}\n`)
+    cleanup()
+    process.exit(1)
+  },
+)
