@@ -86,6 +86,13 @@ export async function runServerToExit(options: StartOptions = {}): Promise<{ cod
   return { code, stdout: stdout.join(''), stderr: stderr.join('') }
 }
 
+// A test that times out never reaches its `finally`: whatever it started is
+// killed when the test process ends, so no server outlives the run.
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 function spawnServer(options: StartOptions) {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'step-runner-test-'))
   const env: NodeJS.ProcessEnv = {
@@ -105,7 +112,13 @@ function spawnServer(options: StartOptions) {
   const stderr: string[] = []
   child.stdout.setEncoding('utf8').on('data', (d: string) => stdout.push(d))
   child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  running.add(child)
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child)
+      resolve(code)
+    }),
+  )
   return { child, stdout, stderr, exited }
 }
 

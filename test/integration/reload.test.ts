@@ -152,9 +152,20 @@ describe('SIGHUP under npm start', () => {
       await nextReload(server, before)
       expect((await callStep(server, 'late')).body).toEqual({ exit_code: 'late_ok' })
       expect(out).toContain('config reloaded (SIGHUP): 3 steps, added late')
-    } finally {
+      // npm passes SIGTERM on, and `exec` in the start script makes the
+      // server the process that gets it: stopping npm stops the server.
       npm.kill('SIGTERM')
       await exited
+      for (;;) {
+        try {
+          process.kill(pid, 0)
+        } catch {
+          break
+        }
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    } finally {
+      npm.kill('SIGKILL')
     }
   })
 })
