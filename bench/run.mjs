@@ -204,7 +204,7 @@ async function main() {
   for (let round = 1; round <= rounds; round++) {
     for (const { scenario, server } of plan) {
       const r = await autocannon(server.url, scenario, duration)
-      if (scenario.direct) r.lat = await latency(server.url, scenario, quick ? 500 : 2000)
+      if (scenario.direct) r.lat = await latency(server.url, scenario, quick ? 300 : 2000)
       runs.push({ scenario: scenario.name, server: server.name, round, ...r, bodyBytes: Buffer.byteLength(scenario.body) })
       process.stderr.write(`round ${round}: ${scenario.name} / ${server.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms${r.errors ? `, ${r.errors} errors` : ''}\n`)
     }
