@@ -14,7 +14,7 @@ import { createMetrics } from './server/metrics.js'
 import { createRedactor } from './server/redact.js'
 import { createReloader, type Reloader } from './server/reloader.js'
 import { readSettings } from './server/settings.js'
-import { watchFiles } from './server/watch-files.js'
+import { watchFiles, type FileWatch } from './server/watch-files.js'
 import { runStepTestsOf } from './step-tests/run-file.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 
@@ -59,6 +59,8 @@ async function main(): Promise<number> {
   // connections are shared by every step. It follows no redirects.
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
   const shutdown = new AbortController()
+  // The app reads the config through the reloader, and the reloader logs
+  // through the app: the app is built first and looks the reloader up late.
   let reloader: Reloader | undefined
   const inFlight = createInFlight()
   const app = buildApp({
@@ -80,14 +82,14 @@ async function main(): Promise<number> {
     },
   })
 
-  const watch = dev ? watchFiles(initial.load.registry.files, () => void reloader!.reload('file change')) : undefined
+  let watch: FileWatch | undefined
   reloader = createReloader(initial, check, app.log, (ok) => {
     metrics.reloaded(ok)
     redactor.setConfigSecrets(configSecrets(reloader!.current()))
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
-  watch?.update(reloader.files())
+  if (dev) watch = watchFiles(reloader.files(), () => void reloader!.reload('file change'))
   // SIGHUP reloads in every mode; close-with-grace is told to leave it alone.
   process.on('SIGHUP', () => void reloader!.reload('SIGHUP'))
 

@@ -7,7 +7,7 @@ import { isMap, isScalar, isSeq, isPair, type Node } from 'yaml'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchema } from './steps-file.generated.js'
 import { didYouMean } from './suggest.js'
-import { describePath, diagnosticAt, diagnosticAtOffset, locate, parseYamlSource, type NodePath, type YamlSource } from './yaml-source.js'
+import { describePath, diagnosticAt, diagnosticAtOffset, locate, parseYamlSource, toValue, unreadable, type NodePath, type YamlSource } from './yaml-source.js'
 
 // ajv-formats is CommonJS with a default export that NodeNext sees as the module.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -64,10 +64,7 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     try {
       text = await readFile(abs)
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      const base = referencedFrom()
-      const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? String(err)})`
-      return { diagnostics: [{ ...base, message: `schema file '${file}' ${why}` }] }
+      return { diagnostics: [{ ...referencedFrom(), message: `schema file '${file}' ${unreadable(err)}` }] }
     }
     const ext = extname(abs).toLowerCase()
     const { source, diagnostics } = parseYamlSource(file, text)
@@ -80,7 +77,8 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     }
     if (ext === '.yaml' || ext === '.yml') {
       if (diagnostics.length > 0) return { diagnostics: diagnostics.map((d) => ({ ...d, message: `schema file is not valid YAML: ${d.message}` })) }
-      return { schema: source.doc.toJS({ maxAliasCount: 100 }), site: { source, path: [] } }
+      const read = toValue(source)
+      return read.ok ? { schema: read.value, site: { source, path: [] } } : { diagnostics: [{ ...read.diagnostic, rule: 'schema-file' }] }
     }
     return { diagnostics: [{ ...referencedFrom(), message: `schema file '${file}' must end in .json, .yaml or .yml`, rule: 'schema-file' }] }
   }

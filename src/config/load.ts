@@ -5,7 +5,7 @@ import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
 import type { StepsFile } from './steps-file.generated.js'
-import { parseYamlSource } from './yaml-source.js'
+import { parseYamlSource, toValue, unreadable } from './yaml-source.js'
 import { packageVersion } from '../package-files.js'
 
 export type LoadResult =
@@ -48,20 +48,15 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   try {
     text = await readFile(stepsAbs)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`
-    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${why}`, rule: 'file-unreadable' }], [stepsAbs], [])
+    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${unreadable(err)}`, rule: 'file-unreadable' }], [stepsAbs], [])
   }
 
   const { source, diagnostics: syntax } = parseYamlSource(stepsPath, text)
   if (syntax.length > 0) return fail(false, syntax, [stepsAbs], [])
 
-  let value: unknown
-  try {
-    value = source.doc.toJS({ maxAliasCount: 100 })
-  } catch (err) {
-    return fail(false, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: (err as Error).message, rule: 'yaml-syntax' }], [stepsAbs], [])
-  }
+  const read = toValue(source)
+  if (!read.ok) return fail(false, [read.diagnostic], [stepsAbs], [])
+  const value = read.value
   const written = (value as { steps?: unknown } | null)?.steps
   const stepNames = typeof written === 'object' && written !== null && !Array.isArray(written) ? Object.keys(written) : []
   const format = checkFormat(value, source)

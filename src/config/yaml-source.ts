@@ -28,6 +28,26 @@ export function parseYamlSource(file: string, text: string): { source: YamlSourc
   return { source, diagnostics }
 }
 
+/**
+ * The document as plain values. Aliases are capped, so that a small file
+ * cannot expand into a huge one: past the cap it is a diagnostic, not a crash.
+ */
+export function toValue(source: YamlSource): { ok: true; value: unknown } | { ok: false; diagnostic: Diagnostic } {
+  try {
+    return { ok: true, value: source.doc.toJS({ maxAliasCount: 100 }) }
+  } catch (err) {
+    return { ok: false, diagnostic: { file: source.file, line: 1, col: 1, severity: 'error', message: (err as Error).message, rule: 'yaml-syntax' } }
+  }
+}
+
+/** Why a file could not be read, in words: "not found", "is a directory", "cannot be read (EACCES)". */
+export function unreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'not found'
+  if (code === 'EISDIR') return 'is a directory'
+  return `cannot be read (${code ?? String(err)})`
+}
+
 export function positionAtOffset(source: YamlSource, offset: number): Position {
   const { line, col } = source.lines.linePos(Math.max(0, Math.min(offset, source.text.length)))
   return { line, col }

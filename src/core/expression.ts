@@ -1,4 +1,5 @@
 import jsonata from 'jsonata'
+import type { Payload } from './protocol.js'
 
 /**
  * Guardrails on every expression, so a transform cannot hang the event loop or
@@ -11,6 +12,15 @@ export const EXPRESSION_LIMITS = {
 } as const
 
 export type Expression = jsonata.Expression
+
+/**
+ * Evaluates a step's expression (transform, params, query) over a payload:
+ * the root is dependencies_context ({} when absent), with $data and $context
+ * bound. The one place that says what a step expression sees.
+ */
+export function evaluateOverPayload(expression: Expression, payload: Payload): Promise<unknown> {
+  return expression.evaluate(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
+}
 
 /** The part of a JSONata error that is safe and useful to show a user. */
 export interface ExpressionErrorInfo {

@@ -1,5 +1,5 @@
 import { StepErrorCode } from './errors.js'
-import { describeExpressionError, type Expression } from './expression.js'
+import { describeExpressionError, evaluateOverPayload, type Expression } from './expression.js'
 import { failure, isPlainObject, type Payload, type StepResult } from './protocol.js'
 import type { HttpAction, HttpMethod, UrlTemplate } from './registry.js'
 import type { OutboundRequest, Upstream, UpstreamResponse } from './upstream.js'
@@ -50,7 +50,7 @@ export async function runHttpStep(name: string, action: HttpAction, payload: Pay
 async function evaluate(expression: Expression | undefined, key: 'params' | 'query', payload: Payload): Promise<unknown> {
   if (expression === undefined) return undefined
   try {
-    return await expression.evaluate(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
+    return await evaluateOverPayload(expression, payload)
   } catch (err) {
     const info = describeExpressionError(err)
     const message = `http.${key} failed: ${info.message}`

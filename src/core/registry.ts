@@ -42,7 +42,7 @@ export interface HttpAction {
   readonly query: Expression | undefined
   /** Header values with ${VAR} already resolved. */
   readonly headers: Readonly<Record<string, string>>
-  /** Values read from the environment, to redact wherever they could appear. */
+  /** Header values read from the environment, or credentials (authorization, ...): redacted wherever they could appear. */
   readonly secrets: readonly string[]
   readonly policy: CallPolicy
   readonly output: Expression | undefined

@@ -1,5 +1,5 @@
 import { StepErrorCode } from './errors.js'
-import { describeExpressionError } from './expression.js'
+import { describeExpressionError, evaluateOverPayload } from './expression.js'
 import { runHttpStep, type StepRuntime } from './http-step.js'
 import { failure, type Payload, type StepResult } from './protocol.js'
 import type { CompiledStep } from './registry.js'
@@ -24,12 +24,8 @@ export async function runStep(step: CompiledStep, payload: Payload, runtime: Ste
 
   let output: unknown
   if (step.transform !== undefined) {
-    const context = payload.context
     try {
-      output = await step.transform.evaluate(context.dependencies_context ?? {}, {
-        data: payload.data,
-        context,
-      })
+      output = await evaluateOverPayload(step.transform, payload)
     } catch (err) {
       const info = describeExpressionError(err)
       return failure(StepErrorCode.transformFailed, `transform failed: ${info.message}`, info)

@@ -3,7 +3,7 @@ import type { Diagnostic } from '../config/diagnostics.js'
 import type { ReadFile } from '../config/input-schemas.js'
 import { didYouMean } from '../config/suggest.js'
 import { compileFormat, formatDiagnostics } from '../config/validate-format.js'
-import { diagnosticAt, parseYamlSource } from '../config/yaml-source.js'
+import { diagnosticAt, parseYamlSource, toValue, unreadable } from '../config/yaml-source.js'
 import { testsFileSchema } from '../package-files.js'
 import type { StepTestsFile } from './test-file.generated.js'
 
@@ -31,11 +31,13 @@ export async function loadTestFile(path: string, readFile: ReadFile, stepNames: 
     text = await readFile(resolve(path))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' }
-    return { kind: 'invalid', diagnostics: [{ file: path, line: 1, col: 1, severity: 'error', message: `step tests file cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, rule: 'file-unreadable' }] }
+    return { kind: 'invalid', diagnostics: [{ file: path, line: 1, col: 1, severity: 'error', message: `step tests file ${unreadable(err)}`, rule: 'file-unreadable' }] }
   }
   const { source, diagnostics } = parseYamlSource(path, text)
   if (diagnostics.length > 0) return { kind: 'invalid', diagnostics }
-  const value: unknown = source.doc.toJS({ maxAliasCount: 100 })
+  const read = toValue(source)
+  if (!read.ok) return { kind: 'invalid', diagnostics: [read.diagnostic] }
+  const value = read.value
   if (!validateTestsFile(value)) return { kind: 'invalid', diagnostics: formatDiagnostics(validateTestsFile.errors ?? [], source) }
 
   if (stepNames === undefined) return { kind: 'ok', file: value, diagnostics: [] }
