@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyBaseLogger } from 'fastify'
+import pino from 'pino'
 import { Agent } from 'undici'
 import { checkSteps } from './config/check.js'
 import { formatDiagnostic } from './config/diagnostics.js'
-import type { Registry } from './core/registry.js'
 import { createVerifier } from './core/signature.js'
-import { buildApp } from './server/app.js'
+import { buildAdminApp, buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { createInFlight } from './server/in-flight.js'
 import { createMetrics } from './server/metrics.js'
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     )
   }
   const redactor = createRedactor(keys)
-  redactor.setConfigSecrets(configSecrets(initial.load.registry))
+  redactor.setConfigSecrets(initial.load.registry.secretValues)
   const metrics = createMetrics(settings.metrics)
   let ready = false
 
@@ -73,8 +73,13 @@ async function main(): Promise<number> {
     overload: settings.overload,
     limits: settings,
     ready: () => ready,
+    admin: settings.admin !== undefined,
     logger: {
       level: settings.logLevel,
+      // Node attaches the raw bytes of a malformed request to its error
+      // (rawPacket): body, signature and headers, as a byte array that no
+      // text redactor would recognise. Never logged.
+      serializers: { err: errorWithoutPacket },
       // Secrets never reach a log line: matched by value and by shape in the
       // finished line, wherever they turn up (a field, a message, an error).
       hooks: { streamWrite: (line: string) => redactor.apply(line) },
@@ -85,7 +90,7 @@ async function main(): Promise<number> {
   let watch: FileWatch | undefined
   reloader = createReloader(initial, check, app.log, (ok) => {
     metrics.reloaded(ok)
-    redactor.setConfigSecrets(configSecrets(reloader!.current()))
+    redactor.setConfigSecrets(reloader!.current().secretValues)
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
@@ -125,25 +130,29 @@ async function main(): Promise<number> {
         app.server.closeAllConnections()
         await closed
       }
+      await admin?.close()
       await dispatcher.close()
       app.log.info('stopped')
     },
   )
 
+  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready }, app.log)
+  const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
   const url = await app.listen({ port: settings.port, host: settings.host })
   ready = true
   const registry = reloader.current()
   app.log.info(
-    { url, steps: registry.steps.size, config: registry.hash, file: settings.stepsFile, watching: dev },
+    { url, ...(adminUrl === undefined ? {} : { admin_url: adminUrl }), steps: registry.steps.size, config: registry.hash, file: settings.stepsFile, watching: dev },
     `serving ${registry.steps.size} steps from ${settings.stepsFile}${dev ? ', reloading on save' : ''}`,
   )
   if (dev) void reportStepTests(settings.stepsFile, app.log)
   return 0
 }
 
-/** Header values read from the environment, in every HTTP step of a config. */
-function configSecrets(registry: Registry): string[] {
-  return [...registry.steps.values()].flatMap((step) => (step.action.kind === 'http' ? step.action.secrets : []))
+function errorWithoutPacket(err: Error): pino.SerializedError {
+  const serialized = pino.stdSerializers.err(err)
+  delete serialized['rawPacket']
+  return serialized
 }
 
 /** In development, the step tests run after each load, so a save shows what it broke. */

@@ -37,13 +37,14 @@ export interface HttpContext {
 export function compileHttp(http: HttpCall, hasTransform: boolean, at: NodePath, ctx: HttpContext): HttpAction | undefined {
   const before = ctx.diagnostics.length
   const method = http.method ?? HTTP_DEFAULTS.method
-  const url = compileUrl(http.url, [...at, 'url'], ctx)
+  const secrets: string[] = []
+  const url = compileUrl(http.url, [...at, 'url'], ctx, secrets)
 
   const params = http.params === undefined ? undefined : ctx.expression(http.params, [...at, 'params'])
   const query = http.query === undefined ? undefined : ctx.expression(http.query, [...at, 'query'])
   if (url !== undefined) checkPlaceholders(url, http, params, at, ctx)
 
-  const { headers, secrets } = compileHeaders(http.headers ?? {}, method, [...at, 'headers'], ctx)
+  const headers = compileHeaders(http.headers ?? {}, method, [...at, 'headers'], ctx, secrets)
   if (hasTransform && METHODS_WITHOUT_BODY.has(method)) {
     ctx.diagnostics.push(diagnosticAt(ctx.source, [...at.slice(0, -1), 'transform'], 'key', `the transform's result is not sent: ${method} requests have no body`, 'body-ignored', 'warning'))
   }
@@ -77,8 +78,9 @@ export function compileHttp(http: HttpCall, hasTransform: boolean, at: NodePath,
   }
 }
 
-function compileUrl(written: string, at: NodePath, ctx: HttpContext): UrlTemplate | undefined {
-  const { parts, missing, malformed } = interpolate(written, ctx.env, true)
+function compileUrl(written: string, at: NodePath, ctx: HttpContext, secrets: string[]): UrlTemplate | undefined {
+  const { parts, missing, malformed, envValues } = interpolate(written, ctx.env, true)
+  secrets.push(...envValues)
   const severity = ctx.allowMissingEnv ? 'warning' : 'error'
   for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
   for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `'${m.text}' is neither a {placeholder} nor a \${VARIABLE}`, 'url-invalid'))
@@ -131,10 +133,9 @@ function literalKeys(expression: Expression): Set<string> | undefined {
   return keys
 }
 
-function compileHeaders(written: Record<string, string>, method: HttpMethod, at: NodePath, ctx: HttpContext): { headers: Record<string, string>; secrets: string[] } {
+function compileHeaders(written: Record<string, string>, method: HttpMethod, at: NodePath, ctx: HttpContext, secrets: string[]): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': ctx.userAgent }
   if (!METHODS_WITHOUT_BODY.has(method)) headers['content-type'] = 'application/json'
-  const secrets: string[] = []
   const severity = ctx.allowMissingEnv ? 'warning' : 'error'
   for (const [name, value] of Object.entries(written)) {
     const lower = name.toLowerCase()
@@ -146,7 +147,7 @@ function compileHeaders(written: Record<string, string>, method: HttpMethod, at:
       ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'key', `'${name}' is not a valid header name`, 'header-invalid'))
       continue
     }
-    const { parts, missing, malformed, usedEnv } = interpolate(value, ctx.env, false)
+    const { parts, missing, malformed, usedEnv, envValues } = interpolate(value, ctx.env, false)
     for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
     for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `'${m.text}' is not a \${VARIABLE} reference`, 'header-invalid'))
     const resolved = parts[0]!
@@ -155,7 +156,10 @@ function compileHeaders(written: Record<string, string>, method: HttpMethod, at:
       continue
     }
     headers[lower] = resolved
+    // The variable's value on its own too: it may turn up without the rest
+    // of the header (a "Bearer " prefix) in a log line or an upstream's echo.
+    secrets.push(...envValues)
     if ((usedEnv || CREDENTIAL_HEADERS.has(lower)) && resolved !== '') secrets.push(resolved)
   }
-  return { headers, secrets }
+  return headers
 }

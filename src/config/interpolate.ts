@@ -14,6 +14,8 @@ export interface Interpolation {
   readonly malformed: { text: string; index: number }[]
   /** Whether any part came from the environment. */
   readonly usedEnv: boolean
+  /** The values inserted from the environment (not defaults written in the file). */
+  readonly envValues: string[]
 }
 
 export function interpolate(written: string, env: Readonly<Record<string, string | undefined>>, placeholders: boolean): Interpolation {
@@ -21,6 +23,7 @@ export function interpolate(written: string, env: Readonly<Record<string, string
   const missing: Interpolation['missing'] = []
   const malformed: Interpolation['malformed'] = []
   let usedEnv = false
+  const envValues: string[] = []
   let last = 0
   for (const match of written.matchAll(TOKEN)) {
     const index = match.index
@@ -30,7 +33,10 @@ export function interpolate(written: string, env: Readonly<Record<string, string
     if (name !== undefined) {
       const value = env[name]
       usedEnv = true
-      if (value !== undefined && value !== '') parts[parts.length - 1] += value
+      if (value !== undefined && value !== '') {
+        parts[parts.length - 1] += value
+        envValues.push(value)
+      }
       else if (fallback !== undefined) parts[parts.length - 1] += fallback
       else missing.push({ name, index })
     } else if (placeholder !== undefined) {
@@ -46,5 +52,5 @@ export function interpolate(written: string, env: Readonly<Record<string, string
     }
   }
   parts[parts.length - 1] += written.slice(last)
-  return { parts, missing, malformed, usedEnv }
+  return { parts, missing, malformed, usedEnv, envValues }
 }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import type { Registry } from '../core/registry.js'
+import { createScrubber } from '../core/secrets.js'
 import { compileSteps, hashConfig } from './compile-steps.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
@@ -20,6 +21,9 @@ export type LoadResult =
       /** The step names the file defines, as far as it could be read. */
       readonly stepNames: readonly string[]
     }
+
+/** What an answer carries in place of a secret of the config. */
+export const REDACTED = '[redacted]'
 
 export interface LoadOptions {
   readonly readFile: ReadFile
@@ -76,12 +80,15 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   if (hasErrors(diagnostics)) return fail(false, diagnostics, files, stepNames)
 
   const schemaTexts = files.slice(1).map((f) => texts.get(f) ?? '')
+  const secretValues = [...new Set([...steps.values()].flatMap((step) => (step.action.kind === 'http' ? step.action.secrets : [])))]
   const registry: Registry = Object.freeze({
     hash: hashConfig(files.map((f) => texts.get(f) ?? '')),
     loadedAt: (options.now ?? (() => new Date()))(),
     steps,
     fingerprints: fingerprintSteps(format.file.steps, schemaTexts),
     files,
+    secretValues,
+    secrets: createScrubber(secretValues, REDACTED),
   })
   return { ok: true, registry, warnings: sortDiagnostics(diagnostics) }
 }

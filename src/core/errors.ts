@@ -10,7 +10,7 @@ export const SIGNATURE_ERROR = 'Invalid input request, please verify the signatu
 export const RequestError = {
   bodyNotObject: 'request body must be a JSON object with "payload" and "signature"',
   payloadNotObject: 'request body must have "payload" as a JSON object',
-  payloadTooDeep: 'payload is nested too deeply to be checked',
+  forbiddenKey: 'request body contains a forbidden key (__proto__ or constructor.prototype)',
   contextNotObject: 'payload.context must be a JSON object',
   stepNameNotString: 'payload.context.step_name must be a non-empty string',
   unknownStep: (name: string) => `unknown step '${name}'`,

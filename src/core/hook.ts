@@ -1,40 +1,95 @@
+import { finishAnswer } from './answer.js'
 import { RequestError, SIGNATURE_ERROR } from './errors.js'
+import type { StepRuntime } from './http-step.js'
+import { scanJson, type JsonKind, type Span } from './json-scan.js'
 import { isPlainObject, type Payload, type StepResult } from './protocol.js'
 import type { Registry } from './registry.js'
-import type { StepRuntime } from './http-step.js'
 import { runStep } from './run-step.js'
-import type { Verifier } from './signature.js'
+import { isSignatureFormat, type Verifier } from './signature.js'
 
 /** Why a request was turned away before any step ran. */
 export type Rejection = 'malformed' | 'signature' | 'unknown_step'
 
 export type HookOutcome =
   | { readonly kind: 'rejected'; readonly status: 400 | 404; readonly reason: Rejection; readonly error: string; readonly payload?: Payload }
-  | { readonly kind: 'ran'; readonly status: 200; readonly payload: Payload; readonly keyIndex: number; readonly result: StepResult }
+  | {
+      readonly kind: 'ran'
+      readonly status: 200
+      readonly payload: Payload
+      readonly keyIndex: number
+      /** The answer sent: what the log line and the metrics report. */
+      readonly result: StepResult
+      /** `result`, serialized: the body sent. */
+      readonly body: string
+    }
 
 function reject(status: 400 | 404, reason: Rejection, error: string, payload?: Payload): HookOutcome {
   return payload === undefined ? { kind: 'rejected', status, reason, error } : { kind: 'rejected', status, reason, error, payload }
 }
 
 /**
- * A parsed webhook body in, the answer out. The signature is checked before
+ * A webhook body, read but not parsed: where its payload and signature are in
+ * the text. The payload is parsed only once the signature is known to be
+ * right, so an unsigned body costs one linear scan and one hash.
+ */
+export interface HookBody {
+  readonly text: string
+  readonly top: JsonKind
+  readonly payload: { readonly span: Span; readonly kind: JsonKind } | undefined
+  readonly signature: { readonly span: Span; readonly kind: JsonKind } | undefined
+  /** Whether the text is as JSON.stringify writes it (see scanJson). */
+  readonly asStringified: boolean
+}
+
+export type ReadBody = { readonly ok: true; readonly body: HookBody } | { readonly ok: false; readonly error: string }
+
+const MEMBERS = ['payload', 'signature'] as const
+
+/** Checks a request body's syntax, nesting and keys in one linear pass, without parsing it. */
+export function readHookBody(text: string, maxDepth: number): ReadBody {
+  const scan = scanJson(text, { maxDepth, members: MEMBERS })
+  if (!scan.ok) {
+    return { ok: false, error: scan.reason === 'depth' ? `request body is ${scan.message} (MAX_JSON_DEPTH)` : `request body is not valid JSON: ${scan.message}` }
+  }
+  // Refused rather than stripped: stripping would change what the signature covers.
+  if (scan.forbiddenAt >= 0) return { ok: false, error: RequestError.forbiddenKey }
+  return {
+    ok: true,
+    body: { text, top: scan.top, payload: scan.members.get('payload'), signature: scan.members.get('signature'), asStringified: scan.asStringified },
+  }
+}
+
+/** A parsed body (for tests and tools): as the server reads one that was sent as JSON. */
+export function hookBodyOf(value: unknown, maxDepth = 1000): HookBody {
+  const read = readHookBody(JSON.stringify(value) ?? 'null', maxDepth)
+  if (!read.ok) throw new Error(read.error)
+  return read.body
+}
+
+/**
+ * A webhook body in, the answer out. The signature is checked before
  * anything that depends on the config, so an unsigned caller learns nothing
  * about which steps exist.
  */
-export async function handleHook(body: unknown, registry: Registry, verify: Verifier, runtime: StepRuntime): Promise<HookOutcome> {
-  if (!isPlainObject(body)) return reject(400, 'malformed', RequestError.bodyNotObject)
-  const payload = body['payload']
-  if (!isPlainObject(payload)) return reject(400, 'malformed', RequestError.payloadNotObject)
+export async function handleHook(body: HookBody, registry: Registry, verify: Verifier, runtime: StepRuntime): Promise<HookOutcome> {
+  if (body.top !== 'object') return reject(400, 'malformed', RequestError.bodyNotObject)
+  if (body.payload?.kind !== 'object') return reject(400, 'malformed', RequestError.payloadNotObject)
+  const signature = body.signature?.kind === 'string' ? (JSON.parse(slice(body.text, body.signature.span)) as string) : undefined
+  if (!isSignatureFormat(signature)) return reject(400, 'signature', SIGNATURE_ERROR)
 
-  let payloadJson: string
-  try {
-    payloadJson = JSON.stringify(payload)
-  } catch {
-    // JSON.parse accepts nesting that JSON.stringify's recursion cannot walk back.
-    return reject(400, 'malformed', RequestError.payloadTooDeep)
+  // The orchestrator signs JSON.stringify(payload) and sends those very
+  // characters: check the signature over the payload as sent first. Only a
+  // payload that its sender reformatted (spaces, other escapes) is parsed and
+  // serialized again to be checked, as the seed server does.
+  const raw = slice(body.text, body.payload.span)
+  let keyIndex = verify(raw, signature)
+  let parsed: unknown
+  if (keyIndex < 0 && !body.asStringified) {
+    parsed = JSON.parse(raw)
+    keyIndex = verify(JSON.stringify(parsed), signature)
   }
-  const keyIndex = verify(payloadJson, body['signature'])
   if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
+  const payload = (parsed ?? JSON.parse(raw)) as Record<string, unknown>
 
   const context = payload['context']
   if (!isPlainObject(context)) return reject(400, 'malformed', RequestError.contextNotObject)
@@ -45,6 +100,11 @@ export async function handleHook(body: unknown, registry: Registry, verify: Veri
   const step = registry.steps.get(stepName)
   if (step === undefined) return reject(404, 'unknown_step', RequestError.unknownStep(stepName), verified)
 
-  const result = await runStep(step, verified, runtime)
-  return { kind: 'ran', status: 200, payload: verified, keyIndex, result }
+  const run = await runStep(step, verified, runtime, registry.secrets)
+  const answer = finishAnswer(run, runtime.limits, registry.secrets)
+  return { kind: 'ran', status: 200, payload: verified, keyIndex, result: answer.result, body: answer.body }
+}
+
+function slice(text: string, span: Span): string {
+  return text.slice(span.start, span.end)
 }

@@ -1,50 +1,59 @@
-import { StepErrorCode } from './errors.js'
+import secureJson from 'secure-json-parse'
+import { jsonProblem, stageFailure, type StepRun } from './answer.js'
 import { describeExpressionError, evaluateOverPayload, type Expression } from './expression.js'
-import { failure, isPlainObject, type Payload, type StepResult } from './protocol.js'
+import { scanJson } from './json-scan.js'
+import type { CoreLimits } from './limits.js'
+import { isPlainObject, type Payload } from './protocol.js'
 import type { HttpAction, HttpMethod, UrlTemplate } from './registry.js'
+import type { Scrubber } from './secrets.js'
 import type { OutboundRequest, Upstream, UpstreamResponse } from './upstream.js'
 
-/** What an HTTP step needs from outside the core to run. */
+/** What a step needs from outside the core to run. */
 export interface StepRuntime {
   readonly upstream: Upstream
   /** Aborts the outbound call: the caller went away, or the server is shutting down. */
   readonly signal?: AbortSignal | undefined
+  readonly limits: CoreLimits
+  /** Told of what a step survived but an operator should know about, for the log. */
+  readonly warn?: ((step: string, message: string) => void) | undefined
 }
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])
 
-/** Ends a step early with a failure result; its message is the result's. */
+/** Ends a step early with a failed run. */
 class StepFailure extends Error {
-  constructor(
-    message: string,
-    readonly result: StepResult,
-  ) {
-    super(message)
+  constructor(readonly run: StepRun) {
+    super((run.result.data as { error: { message: string } }).error.message)
   }
 }
 
 /** Runs the call of an HTTP step, given the transform's result (the request body). */
-export async function runHttpStep(name: string, action: HttpAction, payload: Payload, body: unknown, runtime: StepRuntime): Promise<StepResult> {
+export async function runHttpStep(name: string, action: HttpAction, payload: Payload, body: unknown, runtime: StepRuntime, secrets: Scrubber): Promise<StepRun> {
   let request: OutboundRequest
   try {
     const params = await evaluate(action.params, 'params', payload)
     const query = await evaluate(action.query, 'query', payload)
     request = buildRequest(name, action, payload, body, params, query)
   } catch (err) {
-    if (err instanceof StepFailure) return err.result
+    if (err instanceof StepFailure) return err.run
     throw err
   }
 
   const outcome = await runtime.upstream.send(name, request, action.policy, runtime.signal)
+  const read = (response: UpstreamResponse) => readResponse(response, runtime, secrets, (message) => runtime.warn?.(name, message))
   if (!outcome.ok) {
     const details: Record<string, unknown> = { reason: outcome.reason, attempts: outcome.attempts }
     if (outcome.response !== undefined) {
+      const seen = read(outcome.response)
+      if (!seen.ok) return stageFailure('upstream', seen.message, { status: outcome.response.status })
       details['status'] = outcome.response.status
-      details['body'] = decodeBody(outcome.response)
+      details['body'] = seen.body
     }
-    return failure(StepErrorCode.upstreamFailed, outcome.message, details)
+    return stageFailure('upstream', secrets.text(outcome.message), details)
   }
-  return mapResponse(action.output, outcome.response, payload)
+  const seen = read(outcome.response)
+  if (!seen.ok) return stageFailure('upstream', seen.message, { status: outcome.response.status })
+  return mapResponse(action.output, seen, payload, runtime.limits)
 }
 
 async function evaluate(expression: Expression | undefined, key: 'params' | 'query', payload: Payload): Promise<unknown> {
@@ -53,13 +62,12 @@ async function evaluate(expression: Expression | undefined, key: 'params' | 'que
     return await evaluateOverPayload(expression, payload)
   } catch (err) {
     const info = describeExpressionError(err)
-    const message = `http.${key} failed: ${info.message}`
-    throw new StepFailure(message, failure(StepErrorCode.transformFailed, message, info))
+    throw new StepFailure(stageFailure('transform', `http.${key} failed: ${info.message}`, info))
   }
 }
 
 function transformFailed(message: string): StepFailure {
-  return new StepFailure(message, failure(StepErrorCode.transformFailed, message))
+  return new StepFailure(stageFailure('transform', message))
 }
 
 export function buildRequest(name: string, action: HttpAction, payload: Payload, body: unknown, params: unknown, query: unknown): OutboundRequest {
@@ -88,7 +96,7 @@ export function fillUrl(template: UrlTemplate, params: unknown): string {
       continue
     }
     const value = params[part]
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+    if (!isScalar(value)) {
       throw transformFailed(`http.params gave no usable value for the URL placeholder {${part}} (a string or a number is needed; got ${describe(value)})`)
     }
     const text = String(value)
@@ -107,53 +115,87 @@ export function queryString(query: unknown): string {
   for (const [key, value] of Object.entries(query)) {
     for (const item of Array.isArray(value) ? value : [value]) {
       if (item === null || item === undefined) continue
-      if (typeof item === 'object') throw transformFailed(`http.query.${key} must be a string, number, boolean or a list of them; got ${describe(item)}`)
+      if (!isScalar(item)) throw transformFailed(`http.query.${key} must be a string, number, boolean or a list of them; got ${describe(item)}`)
       pairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(item))}`)
     }
   }
   return pairs.length === 0 ? '' : `?${pairs.join('&')}`
 }
 
-/** Parsed JSON when the response says it is JSON (and is), else the text; undefined when empty. */
-export function decodeBody(response: UpstreamResponse): unknown {
-  if (response.body.length === 0) return undefined
+function isScalar(value: unknown): value is string | number | boolean {
+  return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))
+}
+
+/** A response as a step sees it: the body decoded, secrets that it echoes replaced. */
+export type SeenResponse =
+  | { readonly ok: true; readonly status: number; readonly headers: Readonly<Record<string, unknown>>; readonly body: unknown }
+  | { readonly ok: false; readonly message: string }
+
+/**
+ * Decodes a response for `output` and for the answer: JSON when it says it is
+ * JSON (and is), else the text; nothing when empty. A JSON body is held to
+ * MAX_JSON_DEPTH and to the request's prototype-poisoning rules, except that
+ * a forbidden key is removed rather than refused, so that a step never
+ * answers what the next step's request could not carry. A secret of the
+ * config that the upstream echoes (in its body or headers) is replaced by
+ * "[redacted]": it leaves the process only in the request it was meant for.
+ */
+export function readResponse(response: UpstreamResponse, runtime: Pick<StepRuntime, 'limits'>, secrets: Scrubber, warn: (message: string) => void = () => {}): SeenResponse {
+  const headers: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(response.headers)) {
+    headers[name] = typeof value === 'string' ? secrets.text(value) : Array.isArray(value) ? value.map((v) => secrets.text(v)) : value
+  }
+  const seen = (body: unknown): SeenResponse => ({ ok: true, status: response.status, headers, body })
+  if (response.body.length === 0) return seen(undefined)
   const text = response.body.toString('utf8')
   const type = response.headers['content-type']
   if (typeof type === 'string' && /^application\/(?:[\w.+-]+\+)?json\b/i.test(type.trim())) {
-    try {
-      return JSON.parse(text)
-    } catch {
-      return text
+    const maxDepth = runtime.limits.maxJsonDepth
+    const scan = scanJson(text, { maxDepth })
+    if (scan.ok) {
+      let body: unknown
+      if (scan.forbiddenAt >= 0) {
+        body = secureJson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' })
+        warn('the upstream body had a forbidden key (__proto__ or constructor.prototype): removed it')
+      } else {
+        body = JSON.parse(text)
+      }
+      return seen(secrets.mayHold(text) ? secrets.value(body) : body)
     }
+    if (scan.reason === 'depth') return { ok: false, message: `upstream body is nested deeper than ${maxDepth} levels` }
+    // Not JSON after all: the text, as any other.
   }
-  return text
+  return seen(secrets.text(text))
 }
 
-async function mapResponse(output: Expression | undefined, response: UpstreamResponse, payload: Payload): Promise<StepResult> {
-  const body = decodeBody(response)
+async function mapResponse(output: Expression | undefined, response: SeenResponse & { ok: true }, payload: Payload, limits: CoreLimits): Promise<StepRun> {
+  const { status, body } = response
   if (output === undefined) {
-    if (response.status >= 200 && response.status < 300) return body === undefined ? { exit_code: 'success' } : { exit_code: 'success', data: body }
-    return { exit_code: 'failure', data: { error: { code: StepErrorCode.upstreamStatus, message: `upstream answered ${response.status}`, status: response.status, body } } }
+    if (status >= 200 && status < 300) return { result: body === undefined ? { exit_code: 'success' } : { exit_code: 'success', data: body }, stage: 'upstream' }
+    return { result: { exit_code: 'failure', data: { error: { code: 'upstream_status', message: `upstream answered ${status}`, status, body } } }, stage: 'upstream' }
   }
   let mapped: unknown
   try {
-    mapped = await output.evaluate({ status: response.status, headers: response.headers, body }, { data: payload.data, context: payload.context })
+    mapped = await output.evaluate({ status, headers: response.headers, body }, { data: payload.data, context: payload.context })
   } catch (err) {
     const info = describeExpressionError(err)
-    return failure(StepErrorCode.outputFailed, `output failed: ${info.message}`, { ...info, status: response.status })
+    return stageFailure('output', `output failed: ${info.message}`, { ...info, status })
   }
   if (!isPlainObject(mapped) || typeof mapped['exit_code'] !== 'string' || mapped['exit_code'] === '') {
-    return failure(StepErrorCode.outputFailed, `output must yield an object with a non-empty string exit_code; got ${describe(mapped)}`, { status: response.status })
+    return stageFailure('output', `output must yield an object with a non-empty string exit_code; got ${describe(mapped)}`, { status })
   }
   const data = mapped['data']
-  return data === undefined ? { exit_code: mapped['exit_code'] } : { exit_code: mapped['exit_code'], data }
+  const problem = jsonProblem(data, limits.maxJsonDepth)
+  if (problem !== undefined) return stageFailure('output', `output returned ${problem} as data`, { status })
+  return { result: data === undefined ? { exit_code: mapped['exit_code'] } : { exit_code: mapped['exit_code'], data }, stage: 'output' }
 }
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing'
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'a list'
-  if (typeof value === 'object') return 'an object'
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object') return (value as Record<string, unknown>)['_jsonata_lambda'] === true || (value as Record<string, unknown>)['_jsonata_function'] === true ? 'a function' : 'an object'
   const text = JSON.stringify(value) ?? String(value)
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }

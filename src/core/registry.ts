@@ -1,5 +1,6 @@
 import type { ValidateFunction } from 'ajv'
 import type { Expression } from './expression.js'
+import type { Scrubber } from './secrets.js'
 
 /** A step that answers a fixed exit code, with its transform's result as data. */
 export interface StaticAction {
@@ -42,7 +43,11 @@ export interface HttpAction {
   readonly query: Expression | undefined
   /** Header values with ${VAR} already resolved. */
   readonly headers: Readonly<Record<string, string>>
-  /** Header values read from the environment, or credentials (authorization, ...): redacted wherever they could appear. */
+  /**
+   * Values read from the environment (in the URL or a header, each on its
+   * own and as the whole header value), and credential header values
+   * (authorization, ...): never logged, never answered.
+   */
   readonly secrets: readonly string[]
   readonly policy: CallPolicy
   readonly output: Expression | undefined
@@ -71,6 +76,10 @@ export interface Registry {
   readonly fingerprints: ReadonlyMap<string, string>
   /** Every file read to build this config: the steps file first, then schema files. */
   readonly files: readonly string[]
+  /** Every secret of the config (see HttpAction.secrets), for the log redactor. */
+  readonly secretValues: readonly string[]
+  /** Replaces those secrets by "[redacted]" in answers and in what upstreams send back. */
+  readonly secrets: Scrubber
 }
 
 /** What a new config changes, step by step. */

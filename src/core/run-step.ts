@@ -1,11 +1,15 @@
-import { StepErrorCode } from './errors.js'
+import { jsonProblem, stageFailure, type StepRun } from './answer.js'
 import { describeExpressionError, evaluateOverPayload } from './expression.js'
 import { runHttpStep, type StepRuntime } from './http-step.js'
-import { failure, type Payload, type StepResult } from './protocol.js'
+import type { Payload } from './protocol.js'
 import type { CompiledStep } from './registry.js'
+import type { Scrubber } from './secrets.js'
+
+// ajv reports every error (allErrors): an answer carries the first ones only.
+const MAX_INPUT_ERRORS = 100
 
 /** Runs one step on a verified payload. Never throws: a failing step is a result. */
-export async function runStep(step: CompiledStep, payload: Payload, runtime: StepRuntime): Promise<StepResult> {
+export async function runStep(step: CompiledStep, payload: Payload, runtime: StepRuntime, secrets: Scrubber): Promise<StepRun> {
   if (step.validate !== undefined) {
     // Absent data is checked as null, so a schema can require data to be sent.
     const data = payload.data === undefined ? null : payload.data
@@ -14,11 +18,11 @@ export async function runStep(step: CompiledStep, payload: Payload, runtime: Ste
       valid = step.validate(data) as boolean
     } catch {
       // A recursive schema walks as deep as the data does.
-      return failure(StepErrorCode.inputInvalid, 'input is nested too deeply to be checked against the step schema')
+      return stageFailure('input', 'input is nested too deeply to be checked against the step schema')
     }
     if (!valid) {
       const errors = step.validate.errors ?? []
-      return failure(StepErrorCode.inputInvalid, describeInputErrors(errors), errors)
+      return stageFailure('input', describeInputErrors(errors), errors.slice(0, MAX_INPUT_ERRORS))
     }
   }
 
@@ -28,17 +32,18 @@ export async function runStep(step: CompiledStep, payload: Payload, runtime: Ste
       output = await evaluateOverPayload(step.transform, payload)
     } catch (err) {
       const info = describeExpressionError(err)
-      return failure(StepErrorCode.transformFailed, `transform failed: ${info.message}`, info)
+      return stageFailure('transform', `transform failed: ${info.message}`, info)
     }
+    // Checked here, where it was made: as a static step's data or as an HTTP step's request body.
+    const problem = jsonProblem(output, runtime.limits.maxJsonDepth)
+    if (problem !== undefined) return stageFailure('transform', `transform returned ${problem}`)
   }
 
   switch (step.action.kind) {
     case 'static':
-      return output === undefined
-        ? { exit_code: step.action.exitCode }
-        : { exit_code: step.action.exitCode, data: output }
+      return { result: output === undefined ? { exit_code: step.action.exitCode } : { exit_code: step.action.exitCode, data: output }, stage: 'transform' }
     case 'http':
-      return runHttpStep(step.name, step.action, payload, output, runtime)
+      return runHttpStep(step.name, step.action, payload, output, runtime, secrets)
   }
 }
 

@@ -15,6 +15,11 @@ export type Verifier = (payloadJson: string, signature: unknown) => number
 // bad character, so "abc…zz" would otherwise compare as a shorter digest.
 const SIGNATURE_FORMAT = /^[0-9a-f]{64}$/
 
+/** Whether a value has the form of a signature: 64 lowercase hex characters. */
+export function isSignatureFormat(signature: unknown): signature is string {
+  return typeof signature === 'string' && SIGNATURE_FORMAT.test(signature)
+}
+
 export function createVerifier(keys: readonly string[]): Verifier {
   if (keys.length === 0) throw new Error('a verifier needs at least one key')
   const keyBytes = keys.map((key) => Buffer.from(key, 'utf8'))

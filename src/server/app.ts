@@ -1,6 +1,7 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { hookRoute, type HookRouteOptions } from './hook-route.js'
 import { acceptJsonBodies, answerClientError } from './json-body.js'
+import type { Metrics } from './metrics.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
@@ -8,12 +9,14 @@ export interface AppOptions extends HookRouteOptions {
   /** The config being served: the registry for a request arriving now, and how the last reload went. */
   readonly config: Pick<Reloader, 'current' | 'lastReload'>
   readonly logger: FastifyServerOptions['logger']
-  readonly limits: Pick<Settings, 'bodyLimit' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'connectionTimeoutMs'>
+  readonly limits: Pick<Settings, 'bodyLimit' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'connectionTimeoutMs' | 'maxJsonDepth' | 'maxAnswerBytes'>
   /** False while starting and once shutting down: /readyz answers 503 then. */
   readonly ready: () => boolean
+  /** Whether an admin port serves /metrics and the detailed /healthz: the main port then keeps neither. */
+  readonly admin: boolean
 }
 
-/** The HTTP shell around the core: the webhook, health, readiness and metrics. */
+/** The HTTP shell around the core: the webhook, health, readiness and, without an admin port, metrics. */
 export function buildApp(options: AppOptions): FastifyInstance {
   const { limits } = options
   const app = Fastify({
@@ -33,7 +36,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.requestTimeoutMs / 2))) },
     return503OnClosing: true,
   })
-  acceptJsonBodies(app)
+  acceptJsonBodies(app, limits.maxJsonDepth)
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if ((error.statusCode ?? 500) < 500) return answerClientError(error, request, reply, limits.bodyLimit)
@@ -47,6 +50,25 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   void app.register(hookRoute(options))
 
+  // With an admin port, an unsigned caller of the main port learns that the
+  // server is up and nothing else: no step names, no file paths, no errors.
+  if (options.admin) app.get('/healthz', async () => ({ status: 'ok' }))
+  else healthRoutes(app, options)
+  app.get('/readyz', readiness(options.ready))
+  return app
+}
+
+/** The admin port (ADMIN_PORT): /metrics and the detailed /healthz, and /readyz too. */
+export function buildAdminApp(options: Pick<AppOptions, 'config' | 'metrics' | 'ready'>, logger: FastifyBaseLogger): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: (l) => l, return503OnClosing: true })
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]} on the admin port` }))
+  healthRoutes(app, options)
+  app.get('/readyz', readiness(options.ready))
+  return app
+}
+
+/** The detailed /healthz (the config served, the last reload and its errors) and /metrics. */
+function healthRoutes(app: FastifyInstance, options: { readonly config: AppOptions['config']; readonly metrics: Metrics }): void {
   app.get('/healthz', async () => {
     const registry = options.config.current()
     const last = options.config.lastReload()
@@ -60,15 +82,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
       },
     }
   })
-
-  app.get('/readyz', async (_request, reply) => (options.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' })))
-
   if (options.metrics.enabled) {
     app.get('/metrics', async (_request, reply) => {
       const { contentType, body } = await options.metrics.render()!
       return reply.type(contentType).send(body)
     })
   }
+}
 
-  return app
+function readiness(ready: () => boolean) {
+  return async (_request: unknown, reply: { code(status: number): { send(body: unknown): unknown } }) =>
+    ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' })
 }

@@ -1,12 +1,14 @@
 import type { ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { handleHook, type HookOutcome } from '../core/hook.js'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { handleHook, type HookBody, type HookOutcome } from '../core/hook.js'
 import type { StepRuntime } from '../core/http-step.js'
+import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
 import type { Upstream } from '../core/upstream.js'
 import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
+import { decodeRequestBodies } from './request-encoding.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
@@ -19,6 +21,7 @@ export interface HookRouteOptions {
   readonly metrics: Metrics
   readonly overload: Settings['overload']
   readonly inFlight: InFlight
+  readonly limits: CoreLimits
 }
 
 /**
@@ -54,23 +57,26 @@ export function hookRoute(options: HookRouteOptions) {
       },
     })
 
+    decodeRequestBodies(scope)
+
     scope.post('/hook', async (request, reply) => {
       options.inFlight.begin()
       try {
-        const outcome = await handleHook(request.body, options.config.current(), options.verify, runtimeFor(reply.raw))
+        const outcome = await handleHook(request.body as HookBody, options.config.current(), options.verify, runtimeFor(reply.raw, request.log))
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
         if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
-        return reply.code(200).send(outcome.result)
+        // Serialized by the core, checked and measured before it was logged.
+        return reply.code(200).type('application/json; charset=utf-8').send(outcome.body)
       } finally {
         options.inFlight.end()
       }
     })
   }
 
-  function runtimeFor(response: ServerResponse): StepRuntime {
-    return new HookRuntime(options.upstream, response, running, options.shutdownSignal)
+  function runtimeFor(response: ServerResponse, log: FastifyBaseLogger): StepRuntime {
+    return new HookRuntime(options.upstream, options.limits, response, running, options.shutdownSignal, log)
   }
 }
 
@@ -83,10 +89,16 @@ class HookRuntime implements StepRuntime {
   #controller: AbortController | undefined
   constructor(
     readonly upstream: Upstream,
+    readonly limits: CoreLimits,
     private readonly response: ServerResponse,
     private readonly running: Set<AbortController>,
     private readonly shutdown: AbortSignal,
+    private readonly log: FastifyBaseLogger,
   ) {}
+
+  warn(step: string, message: string): void {
+    this.log.warn({ step_name: step }, message)
+  }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {

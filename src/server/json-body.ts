@@ -1,25 +1,30 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import secureJson from 'secure-json-parse'
+import { readHookBody } from '../core/hook.js'
+import { clientError, printable } from './request-encoding.js'
 
 /**
- * Request bodies: JSON only, parsed with errors that say what is wrong.
+ * Request bodies: JSON in UTF-8 only, read by one linear scan (syntax,
+ * nesting, forbidden keys) rather than parsed: the core parses the payload
+ * once its signature is known to be right. Errors say what is wrong and where,
+ * and never quote the body.
  */
-export function acceptJsonBodies(app: FastifyInstance): void {
+export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number): void {
   // Only JSON is the protocol: drop fastify's text/plain parser so anything
   // else is a 415.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') return done(badBody('request body is empty; expected a JSON object with "payload" and "signature"'), undefined)
-    try {
-      // Poisoning keys are refused rather than stripped: stripping would
-      // change what the signature covers.
-      done(null, secureJson.parse(body as string, undefined, PARSE_OPTIONS))
-    } catch (err) {
-      const message = (err as Error).message
-      done(badBody(/prototype property/i.test(message) ? 'request body contains a forbidden key (__proto__ or constructor.prototype)' : `request body is not valid JSON: ${message}`), undefined)
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const type = request.headers['content-type']!
+    if (type.includes(';')) {
+      const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(type)?.[1]
+      if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+        return done(clientError(415, 'STEP_RUNNER_CHARSET', `charset '${printable(charset)}' is not supported: send the body as UTF-8`), undefined)
+      }
     }
+    if (body === '') return done(badBody('request body is empty; expected a JSON object with "payload" and "signature"'), undefined)
+    const read = readHookBody(body as string, maxJsonDepth)
+    if (read.ok) done(null, read.body)
+    else done(badBody(read.error), undefined)
   })
-
 }
 
 /**
@@ -31,7 +36,7 @@ export function acceptJsonBodies(app: FastifyInstance): void {
 export function answerClientError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, bodyLimit: number): void {
   const status = error.statusCode ?? 400
   request.log.info({ status, error: error.code }, 'request refused')
-  const answer = () => void reply.code(status).send({ error: clientMessage(error, bodyLimit) })
+  const answer = () => void reply.code(status).send({ error: clientMessage(error, request, bodyLimit) })
   const declared = Number(request.headers['content-length'])
   if (error.code !== 'FST_ERR_CTP_BODY_TOO_LARGE' || !(declared > bodyLimit) || request.raw.readableEnded) return answer()
   reply.header('connection', 'close')
@@ -41,25 +46,29 @@ export function answerClientError(error: FastifyError, request: FastifyRequest, 
 }
 
 /** The message a caller gets for a 4xx that fastify raised. */
-function clientMessage(error: FastifyError, bodyLimit: number): string {
+function clientMessage(error: FastifyError, request: FastifyRequest, bodyLimit: number): string {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'content-type must be application/json'
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return tooLarge(bodyLimit)
+      return `request body is larger than the limit of ${bodyLimit} bytes${request.headers['content-encoding'] === undefined ? '' : ' (BODY_LIMIT, counted after decoding)'}`
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return 'content-length does not match the body'
+    case 'STEP_RUNNER_BAD_BODY':
+    case 'STEP_RUNNER_ENCODING':
+    case 'STEP_RUNNER_CHARSET':
+      return error.message
   }
-  return error.message
+  // fastify's own messages can quote what was sent (a header, a media type).
+  return `the request was refused (${error.code ?? status(error)})`
+}
+
+function status(error: FastifyError): string {
+  return String(error.statusCode ?? 400)
 }
 
 const DRAIN_LIMIT = 16 * 1024 * 1024
-const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
-
-function tooLarge(bodyLimit: number): string {
-  return `request body is larger than the limit of ${bodyLimit} bytes`
-}
 
 function badBody(message: string): FastifyError {
-  return Object.assign(new Error(message), { statusCode: 400, code: 'STEP_RUNNER_BAD_BODY', name: 'BadBody' })
+  return clientError(400, 'STEP_RUNNER_BAD_BODY', message)
 }

@@ -1,3 +1,5 @@
+import { DEFAULT_LIMITS } from '../core/limits.js'
+
 /**
  * Every environment variable the server reads, read and checked in one place
  * at start-up. A bad value stops the start with a message naming the variable.
@@ -12,6 +14,11 @@ export interface Settings {
   readonly production: boolean
   readonly metrics: boolean
   readonly bodyLimit: number
+  /** Deepest nesting of a request body, an upstream body, or a step's data. */
+  readonly maxJsonDepth: number
+  readonly maxAnswerBytes: number
+  /** Where /metrics and the detailed /healthz are served instead of the main port, when set. */
+  readonly admin: { readonly port: number; readonly host: string } | undefined
   /** How long a shutdown waits for in-flight requests before cancelling them. */
   readonly shutdownTimeoutMs: number
   readonly requestTimeoutMs: number
@@ -39,6 +46,8 @@ export const ENVIRONMENT = [
   'LOG_LEVEL',
   'METRICS',
   'BODY_LIMIT',
+  'MAX_JSON_DEPTH',
+  'MAX_ANSWER_BYTES',
   'SHUTDOWN_TIMEOUT_MS',
   'REQUEST_TIMEOUT_MS',
   'KEEP_ALIVE_TIMEOUT_MS',
@@ -48,6 +57,8 @@ export const ENVIRONMENT = [
   'MAX_HEAP_USED_BYTES',
   'MAX_RSS_BYTES',
   'OVERLOAD_RETRY_AFTER_S',
+  'ADMIN_PORT',
+  'ADMIN_HOST',
 ] as const
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; errors: string[] }
@@ -70,15 +81,20 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     errors.push('SIGNATURE_KEY must be set when NODE_ENV=production (the key the orchestrator signs webhooks with)')
   }
 
+  const host = read.text('HOST', '0.0.0.0')
+  const adminPort = read.optionalInteger('ADMIN_PORT', 0, 65535)
   const settings: Settings = {
     port: read.integer('PORT', 3000, 0, 65535),
-    host: read.text('HOST', '0.0.0.0'),
+    host,
     stepsFile: read.text('STEPS_FILE', './steps.yaml'),
     signatureKeys,
     logLevel,
     production,
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),
+    maxJsonDepth: read.integer('MAX_JSON_DEPTH', DEFAULT_LIMITS.maxJsonDepth, 1, 100_000),
+    maxAnswerBytes: read.integer('MAX_ANSWER_BYTES', DEFAULT_LIMITS.maxAnswerBytes, 1024, 1024 * 1024 * 1024),
+    admin: adminPort === undefined ? undefined : { port: adminPort, host: read.text('ADMIN_HOST', host) },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, 1, 3_600_000),
     keepAliveTimeoutMs: read.integer('KEEP_ALIVE_TIMEOUT_MS', 72_000, 1, 3_600_000),
@@ -91,16 +107,29 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       retryAfterSeconds: read.integer('OVERLOAD_RETRY_AFTER_S', 10, 1, 3600),
     },
   }
+  if (settings.admin === undefined && rawOf(env, 'ADMIN_HOST') !== undefined) errors.push('ADMIN_HOST is set but ADMIN_PORT is not: set ADMIN_PORT to serve /metrics and the detailed /healthz there')
+  if (settings.admin !== undefined && settings.admin.port !== 0 && settings.admin.port === settings.port) errors.push(`ADMIN_PORT must differ from PORT (both are ${settings.port})`)
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings }
 }
 
+function rawOf(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim()
+  return value === undefined || value === '' ? undefined : value
+}
+
 function reader(env: NodeJS.ProcessEnv, errors: string[]) {
-  const raw = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
+  const raw = (name: string) => rawOf(env, name)
   return {
     text: (name: string, fallback: string): string => raw(name) ?? fallback,
+    optionalInteger(name: string, min: number, max: number): number | undefined {
+      const value = raw(name)
+      if (value === undefined) return undefined
+      if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+        errors.push(`${name} must be a whole number from ${min} to ${max}; got '${value}'`)
+        return undefined
+      }
+      return Number(value)
+    },
     integer(name: string, fallback: number, min: number, max: number): number {
       const value = raw(name)
       if (value === undefined) return fallback

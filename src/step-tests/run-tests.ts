@@ -2,6 +2,8 @@ import { AssertionError, deepStrictEqual } from 'node:assert'
 import { MockAgent, type Dispatcher } from 'undici'
 import type { Payload } from '../core/protocol.js'
 import type { Registry } from '../core/registry.js'
+import { finishAnswer } from '../core/answer.js'
+import { DEFAULT_LIMITS } from '../core/limits.js'
 import { runStep } from '../core/run-step.js'
 import { createUpstream } from '../upstream/undici-upstream.js'
 import type { ExpectedRequest, StepTest, UpstreamAnswer } from './test-file.generated.js'
@@ -66,7 +68,8 @@ async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
     },
   }
   try {
-    const result = await runStep(step, payload, { upstream: createUpstream({ dispatcher, wait: async () => {} }) })
+    const run = await runStep(step, payload, { upstream: createUpstream({ dispatcher, wait: async () => {} }), limits: DEFAULT_LIMITS }, registry.secrets)
+    const result = finishAnswer(run, DEFAULT_LIMITS, registry.secrets).result
     // Compared as the orchestrator sees it: through JSON.
     const actual = JSON.parse(JSON.stringify(result)) as { exit_code: string; data?: unknown }
 

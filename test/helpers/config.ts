@@ -3,6 +3,10 @@ import { formatDiagnostic } from '../../src/config/diagnostics.js'
 import { loadConfig, type LoadResult } from '../../src/config/load.js'
 import type { StepRuntime } from '../../src/core/http-step.js'
 import type { Registry } from '../../src/core/registry.js'
+import { finishAnswer } from '../../src/core/answer.js'
+import { DEFAULT_LIMITS } from '../../src/core/limits.js'
+import type { Payload, StepResult } from '../../src/core/protocol.js'
+import { runStep } from '../../src/core/run-step.js'
 
 /** Loads a config from in-memory files, keyed by path relative to the working directory. */
 export function loadFromTexts(files: Record<string, string>, stepsPath = 'steps.yaml', env: Record<string, string> = {}): Promise<LoadResult> {
@@ -37,4 +41,11 @@ export const NO_UPSTREAM: StepRuntime = {
       throw new Error('unexpected outbound call')
     },
   },
+  limits: DEFAULT_LIMITS,
+}
+
+/** Runs a step of a registry as the server does, up to the answer it would send. */
+export async function answerOf(registry: Registry, step: string, payload: Payload, runtime: StepRuntime = NO_UPSTREAM): Promise<StepResult> {
+  const run = await runStep(registry.steps.get(step)!, payload, runtime, registry.secrets)
+  return finishAnswer(run, runtime.limits, registry.secrets).result
 }

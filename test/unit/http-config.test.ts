@@ -40,7 +40,7 @@ describe('HTTP step config', () => {
     expect(action.policy).toEqual({ timeoutMs: 50, maxResponseBytes: 2048, retry: { maxAttempts: 4, backoffMs: 20, maxBackoffMs: 100 } })
   })
 
-  it('resolves ${VAR} in the URL and headers once, and remembers header values from the environment as secrets', async () => {
+  it('resolves ${VAR} in the URL and headers once, and remembers every value from the environment as a secret, and whole header values too', async () => {
     const action = await actionOf(
       'http:\n  url: ${BASE}/users/{id}\n  params: \'{ "id": $data.id }\'\n  headers:\n    authorization: Bearer ${TOKEN}\n    x-plain: literal {braces}',
       '',
@@ -48,7 +48,7 @@ describe('HTTP step config', () => {
     )
     expect(action.url).toEqual({ origin: 'https://api.example.com', parts: ['/v2/users/', 'id', ''] })
     expect(action.headers).toMatchObject({ authorization: 'Bearer s3cret', 'x-plain': 'literal {braces}' })
-    expect(action.secrets).toEqual(['Bearer s3cret'])
+    expect(action.secrets).toEqual(['https://api.example.com/v2', 's3cret', 'Bearer s3cret'])
   })
 
   it('uses ${VAR:-default} when the variable is unset, and never reads a variable value as a placeholder', async () => {

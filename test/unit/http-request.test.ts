@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { buildRequest, decodeBody, fillUrl, queryString } from '../../src/core/http-step.js'
+import { buildRequest, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
+import { DEFAULT_LIMITS } from '../../src/core/limits.js'
+import { createScrubber } from '../../src/core/secrets.js'
 import type { CallPolicy, HttpAction } from '../../src/core/registry.js'
 import { backoff, retryAfter } from '../../src/upstream/undici-upstream.js'
 
@@ -75,14 +77,50 @@ describe('buildRequest', () => {
   })
 })
 
-describe('decodeBody', () => {
-  const response = (type: string | undefined, body: string) => ({ status: 200, headers: type === undefined ? {} : { 'content-type': type }, body: Buffer.from(body) })
+describe('readResponse', () => {
+  const response = (type: string | undefined, body: string, headers: Record<string, string> = {}) => ({
+    status: 200,
+    headers: { ...(type === undefined ? {} : { 'content-type': type }), ...headers },
+    body: Buffer.from(body),
+  })
+  const none = createScrubber([], '[redacted]')
+  const bodyOf = (type: string | undefined, body: string) => {
+    const seen = readResponse(response(type, body), { limits: DEFAULT_LIMITS }, none)
+    return seen.ok ? seen.body : seen.message
+  }
+
   it('parses JSON media types, and keeps other text as text', () => {
-    expect(decodeBody(response('application/json; charset=utf-8', '{"a":1}'))).toEqual({ a: 1 })
-    expect(decodeBody(response('application/problem+json', '{"title":"x"}'))).toEqual({ title: 'x' })
-    expect(decodeBody(response('text/plain', '{"a":1}'))).toBe('{"a":1}')
-    expect(decodeBody(response(undefined, 'hello'))).toBe('hello')
-    expect(decodeBody(response('application/json', ''))).toBeUndefined()
+    expect(bodyOf('application/json; charset=utf-8', '{"a":1}')).toEqual({ a: 1 })
+    expect(bodyOf('application/problem+json', '{"title":"x"}')).toEqual({ title: 'x' })
+    expect(bodyOf('text/plain', '{"a":1}')).toBe('{"a":1}')
+    expect(bodyOf(undefined, 'hello')).toBe('hello')
+    expect(bodyOf('application/json', '')).toBeUndefined()
+    expect(bodyOf('application/json', '{"a":')).toBe('{"a":')
+  })
+
+  it('refuses a JSON body nested deeper than MAX_JSON_DEPTH', () => {
+    const deep = '['.repeat(5000) + ']'.repeat(5000)
+    expect(bodyOf('application/json', deep)).toBe('upstream body is nested deeper than 1000 levels')
+    expect(bodyOf('text/plain', deep)).toBe(deep)
+  })
+
+  it('removes prototype-poisoning keys, escaped or not, and says so', () => {
+    const warnings: string[] = []
+    const seen = readResponse(response('application/json', '{"__proto__":{"x":1},"id":7,"a":{"constructor":{"prototype":{}}},"b":{"\\u005f_proto__":1}}'), { limits: DEFAULT_LIMITS }, none, (m) => warnings.push(m))
+    expect(seen).toMatchObject({ ok: true, body: { id: 7, a: {}, b: {} } })
+    expect(Object.keys((seen as { body: object }).body)).toEqual(['id', 'a', 'b'])
+    expect(warnings).toEqual(['the upstream body had a forbidden key (__proto__ or constructor.prototype): removed it'])
+  })
+
+  it('replaces the secrets of the config that an upstream echoes, in its body and headers', () => {
+    const secrets = createScrubber(['tok_secret_123', 'https://internal.example'], '[redacted]')
+    const echo = readResponse(
+      response('application/json', '{"headers":{"authorization":"Bearer tok_secret_123"},"url":"https:\\/\\/internal.example\\/x","tok_secret_123":1,"n":1234}', { 'x-echo': 'tok_secret_123' }),
+      { limits: DEFAULT_LIMITS },
+      secrets,
+    )
+    expect(echo).toMatchObject({ ok: true, headers: { 'x-echo': '[redacted]' }, body: { headers: { authorization: 'Bearer [redacted]' }, url: '[redacted]/x', '[redacted]': 1, n: 1234 } })
+    expect(readResponse(response('text/plain', 'token=tok_secret_123'), { limits: DEFAULT_LIMITS }, secrets)).toMatchObject({ body: 'token=[redacted]' })
   })
 })
 

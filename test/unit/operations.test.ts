@@ -18,7 +18,21 @@ describe('createRedactor', () => {
     const redactor = createRedactor(['wsk_key_1'])
     redactor.setConfigSecrets(['old_secret'])
     redactor.setConfigSecrets(['new_secret'])
-    expect(redactor.apply('old_secret new_secret wsk_key_1')).toBe('old_secret [REDACTED] [REDACTED]')
+    expect(redactor.apply('{"msg":"old_secret new_secret wsk_key_1"}')).toBe('{"msg":"old_secret [REDACTED] [REDACTED]"}')
+  })
+
+  it('replaces a run of 64 or more hex characters in any case, also inside a longer token', () => {
+    const redactor = createRedactor(['wsk_key_1'])
+    const hex = 'ab'.repeat(32)
+    const line = JSON.stringify({ a: hex, b: hex.toUpperCase(), c: `sig=${hex}f;x`, d: `${hex}0`, short: hex.slice(1), request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc' })
+    expect(JSON.parse(redactor.apply(line))).toEqual({ a: '[REDACTED]', b: '[REDACTED]', c: 'sig=[REDACTED];x', d: '[REDACTED]', short: hex.slice(1), request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc' })
+  })
+
+  it('replaces a secret made of digits inside strings only, so the line stays JSON', () => {
+    const redactor = createRedactor(['wsk_key_1'])
+    redactor.setConfigSecrets(['8080'])
+    const line = JSON.stringify({ url: 'http://api:8080/x', duration_ms: 18080.5, port: 8080 })
+    expect(JSON.parse(redactor.apply(line))).toEqual({ url: 'http://api:[REDACTED]/x', duration_ms: 18080.5, port: 8080 })
   })
 })
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Payload } from '../../src/core/protocol.js'
-import { runStep } from '../../src/core/run-step.js'
-import { NO_UPSTREAM, registryFrom } from '../helpers/config.js'
+import { answerOf, NO_UPSTREAM, registryFrom } from '../helpers/config.js'
 
 const STEPS = `
 version: 1
@@ -42,27 +41,25 @@ const payload = (stepName: string, extra: Partial<Payload> = {}): Payload => ({ 
 
 describe('runStep', async () => {
   const registry = await registryFrom({ 'steps.yaml': STEPS })
-  const step = (name: string) => registry.steps.get(name)!
 
   it('answers a static exit code and leaves data out when there is none', async () => {
-    const result = await runStep(step('plain'), payload('plain'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'plain', payload('plain'), NO_UPSTREAM)
     expect(result).toEqual({ exit_code: 'success' })
     expect('data' in result).toBe(false)
   })
 
   it("answers the transform's result as data", async () => {
-    expect(await runStep(step('fixed_data'), payload('fixed_data'), NO_UPSTREAM)).toEqual({ exit_code: 'done', data: { myOutput: 'myValue' } })
+    expect(await answerOf(registry, 'fixed_data', payload('fixed_data'), NO_UPSTREAM)).toEqual({ exit_code: 'done', data: { myOutput: 'myValue' } })
   })
 
   it('leaves data out when the transform yields nothing', async () => {
-    const result = await runStep(step('nothing'), payload('nothing'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'nothing', payload('nothing'), NO_UPSTREAM)
     expect(result).toEqual({ exit_code: 'success' })
     expect('data' in result).toBe(false)
   })
 
   it('roots the transform at dependencies_context, with $data and $context bound', async () => {
-    const result = await runStep(
-      step('from_deps'),
+    const result = await answerOf(registry, 'from_deps',
       payload('from_deps', {
         data: { amount: 5 },
         context: { step_name: 'from_deps', flow_name: 'checkout', dependencies_context: { fetch_user: { data: { email: 'a@b.c' }, exit_code: 'success' } } },
@@ -73,12 +70,12 @@ describe('runStep', async () => {
   })
 
   it('roots the transform at {} when dependencies_context is absent', async () => {
-    const result = await runStep(step('from_deps'), payload('from_deps', { data: { amount: 1 } }), NO_UPSTREAM)
+    const result = await answerOf(registry, 'from_deps', payload('from_deps', { data: { amount: 1 } }), NO_UPSTREAM)
     expect(result).toEqual({ exit_code: 'success', data: { amount: 1 } })
   })
 
   it('fails with input_invalid and ajv errors with instancePath', async () => {
-    const result = await runStep(step('checked'), payload('checked', { data: { amount: 0 } }), NO_UPSTREAM)
+    const result = await answerOf(registry, 'checked', payload('checked', { data: { amount: 0 } }), NO_UPSTREAM)
     expect(result.exit_code).toBe('failure')
     const error = (result.data as { error: { code: string; message: string; details: { instancePath: string; keyword: string }[] } }).error
     expect(error.code).toBe('input_invalid')
@@ -87,25 +84,25 @@ describe('runStep', async () => {
   })
 
   it('checks absent data as null', async () => {
-    const result = await runStep(step('needs_data'), payload('needs_data'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'needs_data', payload('needs_data'), NO_UPSTREAM)
     expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'input_invalid', details: [{ instancePath: '', keyword: 'type' }] } } })
-    expect(await runStep(step('needs_data'), payload('needs_data', { data: {} }), NO_UPSTREAM)).toEqual({ exit_code: 'success' })
+    expect(await answerOf(registry, 'needs_data', payload('needs_data', { data: {} }), NO_UPSTREAM)).toEqual({ exit_code: 'success' })
   })
 
   it('fails with transform_failed, the JSONata message and no stack trace', async () => {
-    const result = await runStep(step('broken'), payload('broken'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'broken', payload('broken'), NO_UPSTREAM)
     expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'T2001' } } } })
     expect(JSON.stringify(result)).not.toMatch(/\bat .*\.js:\d+/)
     expect(JSON.stringify(result)).not.toContain('stack')
   })
 
   it('stops deep recursion with the stack guardrail', async () => {
-    const result = await runStep(step('deep'), payload('deep'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'deep', payload('deep'), NO_UPSTREAM)
     expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'D1011' } } } })
   })
 
   it('stops an endless (tail-recursive) loop with the time guardrail', async () => {
-    const result = await runStep(step('endless'), payload('endless'), NO_UPSTREAM)
+    const result = await answerOf(registry, 'endless', payload('endless'), NO_UPSTREAM)
     expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'D1012' } } } })
   })
 })
