@@ -83,7 +83,8 @@ async function main(): Promise<number> {
       // Secrets never reach a log line: matched by value and by shape in the
       // finished line, wherever they turn up (a field, a message, an error).
       hooks: { streamWrite: (line: string) => redactor.apply(line) },
-      ...(dev ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+      // Pretty lines keep the pid (`INFO (4242):`): it is where `kill -HUP` goes.
+      ...(dev ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'hostname' } } } : {}),
     },
   })
 

@@ -10,16 +10,19 @@ import { runCli } from './run-cli.js'
 import { request } from 'undici'
 import { sign } from '../core/signature.js'
 import { DEV_KEY_FILE, readDevelopmentKey } from '../server/dev-key.js'
+import { signatureKeysOf } from '../server/settings.js'
 
 const USAGE = `usage: npm run send -- <step_name> [--data JSON] [--deps JSON] [--context JSON] [--url URL]
 
   --data JSON      payload.data (left out when not given)
   --deps JSON      payload.context.dependencies_context (default {})
-  --context JSON   other payload.context fields, e.g. '{"flow_name":"checkout"}'
+  --context JSON   other payload.context fields, e.g. '{"flow_name":"checkout"}'; they replace the
+                   defaults flow_id manual_flow, flow_name manual, a random request_id mqr_<32 hex>
+                   and triggered_by {step_name: manual, step_execution_id: ste_<32 hex>}
   --url URL        where the server listens (default http://127.0.0.1:$PORT/hook, PORT defaulting to 3000)
 
-The key is the first of SIGNATURE_KEY's comma-separated keys, else the development
-key that the server saved in ${DEV_KEY_FILE}.`
+The key is the first of SIGNATURE_KEY's comma-separated keys, trimmed as the server
+trims them, else the development key that the server saved in ${DEV_KEY_FILE}.`
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,17 +44,21 @@ async function main(): Promise<number> {
   const extra = values.context === undefined ? {} : json('--context', values.context)
   if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new Error('--context must be a JSON object')
 
-  const key = process.env['SIGNATURE_KEY']?.split(',')[0]?.trim() || (await readDevelopmentKey())
+  // The first key exactly as the server reads SIGNATURE_KEY (split, trimmed).
+  const keys = signatureKeysOf(process.env)
+  if (!keys.ok) throw new Error(keys.error)
+  const key = keys.keys?.[0] ?? (await readDevelopmentKey())
   if (key === undefined) throw new Error(`no key: set SIGNATURE_KEY, or start the server once without it so that it saves a development key in ${DEV_KEY_FILE}`)
 
   const context = {
     flow_id: 'manual_flow',
     flow_name: 'manual',
-    step_name: stepName,
     request_id: `mqr_${randomBytes(16).toString('hex')}`,
     triggered_by: { step_name: 'manual', step_execution_id: `ste_${randomBytes(16).toString('hex')}` },
     dependencies_context: deps,
     ...extra,
+    // The step named on the command line, whatever --context says (as in step tests).
+    step_name: stepName,
   }
   const payload = data === undefined ? { context } : { data, context }
   const signature = sign(JSON.stringify(payload), key)

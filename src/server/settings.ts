@@ -71,13 +71,10 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info')
   const metrics = read.oneOf('METRICS', ['on', 'off'] as const, 'on') === 'on'
 
-  let signatureKeys: string[] | undefined
-  const rawKeys = env['SIGNATURE_KEY']
-  if (rawKeys !== undefined && rawKeys.trim() !== '') {
-    // Several keys, comma-separated, let an operator roll the orchestrator's key.
-    signatureKeys = rawKeys.split(',').map((k) => k.trim())
-    if (signatureKeys.some((k) => k === '')) errors.push('SIGNATURE_KEY has an empty key between commas')
-  } else if (production) {
+  const keys = signatureKeysOf(env)
+  if (!keys.ok) errors.push(keys.error)
+  const signatureKeys = keys.ok ? keys.keys : undefined
+  if (keys.ok && signatureKeys === undefined && production) {
     errors.push('SIGNATURE_KEY must be set when NODE_ENV=production (the key the orchestrator signs webhooks with)')
   }
 
@@ -110,6 +107,20 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (settings.admin === undefined && rawOf(env, 'ADMIN_HOST') !== undefined) errors.push('ADMIN_HOST is set but ADMIN_PORT is not: set ADMIN_PORT to serve /metrics and the detailed /healthz there')
   if (settings.admin !== undefined && settings.admin.port !== 0 && settings.admin.port === settings.port) errors.push(`ADMIN_PORT must differ from PORT (both are ${settings.port})`)
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings }
+}
+
+/**
+ * SIGNATURE_KEY as the server reads it, and `npm run send` too, so that both
+ * sign with the same first key: comma-separated keys (several let an operator
+ * roll the orchestrator's key), each trimmed of surrounding whitespace. So a
+ * key can contain neither a comma nor whitespace at its ends. Unset or blank:
+ * no keys (undefined); an empty key between commas is an error.
+ */
+export function signatureKeysOf(env: NodeJS.ProcessEnv): { ok: true; keys: string[] | undefined } | { ok: false; error: string } {
+  const raw = env['SIGNATURE_KEY']
+  if (raw === undefined || raw.trim() === '') return { ok: true, keys: undefined }
+  const keys = raw.split(',').map((k) => k.trim())
+  return keys.includes('') ? { ok: false, error: 'SIGNATURE_KEY has an empty key between commas' } : { ok: true, keys }
 }
 
 function rawOf(env: NodeJS.ProcessEnv, name: string): string | undefined {
