@@ -70,13 +70,17 @@ function small(run: StepRun): Answer {
 export function jsonProblem(value: unknown, maxDepth: number): string | undefined {
   const found = walk(value, 0, maxDepth)
   if (found === undefined) return undefined
-  return found.path.length === 0 ? found.what : `${found.what} (at ${found.path.reverse().join('').replace(/^\./, '')})`
+  // Too deep: the path would be as long as the nesting, and says nothing.
+  if (found.path.length === 0 || found.deep) return found.what
+  const path = found.path.reverse().join('').replace(/^\./, '')
+  return `${found.what} (at ${path.length > 80 ? `${path.slice(0, 77)}...` : path})`
 }
 
 interface Found {
   readonly what: string
   /** Segments from the value found up to the root. */
   readonly path: string[]
+  readonly deep?: boolean
 }
 
 function walk(value: unknown, depth: number, maxDepth: number): Found | undefined {
@@ -95,7 +99,7 @@ function walk(value: unknown, depth: number, maxDepth: number): Found | undefine
       return { what: `a value that is not JSON data (${typeof value})`, path: [] }
   }
   if (value === null) return undefined
-  if (depth >= maxDepth) return { what: `a value nested deeper than ${maxDepth} levels`, path: [] }
+  if (depth >= maxDepth) return { what: `a value nested deeper than ${maxDepth} levels`, path: [], deep: true }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = walk(value[i], depth + 1, maxDepth)

@@ -5,41 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, request } from 'undici'
 import { callStep, freePort, payloadFor, post, ROOT, runServerToExit, signedBody, startServer, type RunningServer } from '../helpers/server.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { logged, logLines, metricsText, sample } from '../helpers/logs.js'
 
 const STEPS = join(ROOT, 'test/fixtures/operations/steps.yaml')
 const KEYS = ['wsk_old_rotating_key_0001', 'wsk_new_rotating_key_0002']
 const UPSTREAM_TOKEN = 'tok_upstream_secret_7777'
 const UPSTREAM_API_KEY = 'apikey_secret_8888'
-
-/** The first log line that matches, once it has been written (logs trail the answer). */
-async function logged(server: RunningServer, match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const line = logLines(server).find(match)
-    if (line !== undefined) return line
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-function logLines(server: RunningServer): Record<string, unknown>[] {
-  return server
-    .output()
-    .stdout.split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-}
-
-async function metricsText(server: { url: string }): Promise<string> {
-  const res = await fetch(`${server.url}/metrics`)
-  expect(res.status).toBe(200)
-  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
-  return res.text()
-}
-
-/** The value of one sample in Prometheus text, 0 when absent. */
-function sample(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '))
-  return line === undefined ? 0 : Number(line.slice(name.length + 1))
-}
 
 describe('operations on the real server', () => {
   let upstream: TestUpstream
