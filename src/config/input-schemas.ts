@@ -204,6 +204,12 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
 
   /** The schema without the parts its meta-schema rejects, each reported. */
   function checked(schema: SchemaObject, site: SchemaSite, report: (found: readonly Diagnostic[]) => void): SchemaObject {
+    const declared = (schema as { $schema?: unknown }).$schema
+    if (declared !== undefined && (typeof declared !== 'string' || metaAjv.getSchema(declared) === undefined)) {
+      // ajv would throw on a meta-schema it does not know; say which one it knows, and check the rest.
+      report([diagnosticAt(site.source, [...site.path, '$schema'], 'value', `unsupported $schema ${JSON.stringify(declared)}: input schemas are JSON Schema draft-07 (${DRAFT_07})`, 'schema-invalid')])
+      return checked(without(schema, [['$schema']]) as SchemaObject, site, report)
+    }
     const problems = checkMeta(schema)
     if (problems === undefined) return schema
     report(metaErrors(problems, site))
@@ -222,9 +228,14 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     })
   }
 
-  /** A strict-mode error that names no keyword: at the schema. */
+  /** A strict-mode error that names no keyword: at the place it names (`at path "#/properties/x"`), else at the schema. */
   function strictError(message: string, site: SchemaSite): Diagnostic {
-    return diagnosticAt(site.source, site.path, 'value', `invalid input schema: ${message.replace(/^strict mode: /, '')}`, 'schema-invalid')
+    const pointer = /at path "#([^"]*)"/.exec(message)?.[1]
+    const text = message.replace(/^strict mode: /, '').replace(/ (ignored )?in schema at path "[^"]*"$/, '')
+    const path = pointer === undefined ? [] : [...pointerToPath(pointer), ...(/^unknown format /.test(text) ? ['format'] : [])]
+    // The path is within the schema it is from: this one, or a schema file it reaches.
+    const where = schemaSites(site).find((s) => locate(s.source, [...s.path, ...path]).found) ?? site
+    return diagnosticAt(where.source, [...where.path, ...path], 'value', `invalid input schema: ${text}`, 'schema-invalid')
   }
 
   function strictWarning(message: string, site: SchemaSite): Diagnostic {
@@ -282,6 +293,7 @@ function jsonSyntaxError(source: YamlSource): Diagnostic {
 }
 
 const metaAjv = new Ajv({ allErrors: true, strict: false })
+const DRAFT_07 = 'http://json-schema.org/draft-07/schema#'
 
 /** The schema's problems against its meta-schema (draft-07), or undefined. */
 function checkMeta(schema: SchemaObject): readonly ErrorObject[] | undefined {

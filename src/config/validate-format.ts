@@ -43,7 +43,9 @@ export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
   const broken = errors.map(brokenPart)
   const pruned = errors.flatMap((e, i) => (broken[i]!.prune ? [broken[i]!.path] : []))
   const hasErrorAt = (path: NodePath) => broken.some((b) => startsWith(b.path, path))
-  return { ok: false, diagnostics: formatDiagnostics(errors, source), valid: without(value, pruned) as PartialStepsFile, hasErrorAt }
+  // A file that is not a mapping at all has nothing left to check.
+  const valid = (without(value, pruned) ?? {}) as PartialStepsFile
+  return { ok: false, diagnostics: formatDiagnostics(errors, source), valid, hasErrorAt }
 }
 
 /**
@@ -67,7 +69,7 @@ function brokenPart(error: ErrorObject): { path: NodePath; prune: boolean } {
     default:
       // A step's oneOf (exit_code or http) is about which keys it has; the
       // keywords under propertyNames are about a key, which propertyNames takes out.
-      if (error.parentSchema === STEP_SCHEMA || error.schemaPath.includes('/propertyNames/')) return { path, prune: false }
+      if ((error.keyword === 'oneOf' && error.parentSchema === STEP_SCHEMA) || error.schemaPath.includes('/propertyNames/')) return { path, prune: false }
       return { path, prune: true }
   }
 }
@@ -90,6 +92,8 @@ export function formatDiagnostics(errors: readonly ErrorObject[], source: YamlSo
   const kept = errors.filter((e) => {
     if (oneOfs.some((prefix) => `${e.instancePath}|${e.schemaPath}`.startsWith(prefix))) return false
     if (e.keyword === 'required') return !misspelt.has(`${e.instancePath}|${String(e.params['missingProperty'])}`)
+    // A step that is not a mapping passes both branches of oneOf (`required` holds on a non-object): its type is the problem.
+    if (e.parentSchema === STEP_SCHEMA && e.keyword === 'oneOf' && errors.some((t) => t.keyword === 'type' && t.instancePath === e.instancePath)) return false
     if (e.parentSchema === STEP_SCHEMA && e.keyword === 'oneOf' && e.params['passingSchemas'] === null) {
       return !misspelt.has(`${e.instancePath}|exit_code`) && !misspelt.has(`${e.instancePath}|http`)
     }

@@ -129,7 +129,9 @@ export function locate(source: YamlSource, path: NodePath): { node: Node | undef
 /** Where to point for a path: its key (`at: 'key'`) or its value. */
 export function offsetOf(source: YamlSource, path: NodePath, at: 'key' | 'value' = 'value'): number {
   const { node, key, found } = locate(source, path)
-  const target = found && at === 'key' && key !== undefined ? key : (node ?? key)
+  // A value written as nothing (`a:`) has an empty range just past the colon: its key is where it is.
+  const empty = node?.range !== undefined && node.range !== null && node.range[0] === node.range[1]
+  const target = found && (at === 'key' || empty) && key !== undefined ? key : (node ?? key)
   return target?.range?.[0] ?? 0
 }
 

@@ -151,6 +151,34 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reports a step that is not a mapping, or a file that is not one, once and without crashing', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n  b:\n    exit_code: x\n' })).toEqual(['steps.yaml:3:3: error: steps.a must be a mapping, not null'])
+    expect(await problemsOf({ 'steps.yaml': '' })).toEqual(['steps.yaml:1:1: error: the file must be a mapping, not null'])
+    expect(await problemsOf({ 'steps.yaml': '- a\n' })).toEqual(['steps.yaml:1:1: error: the file must be a mapping, not a list'])
+  })
+
+  it('reports a $schema other than draft-07, and every unknown format at its value, and checks the rest', async () => {
+    const steps = [
+      'version: 1',
+      'steps:',
+      '  a:',
+      '    exit_code: x',
+      '    input:',
+      '      $schema: "http://json-schema.org/draft-04/schema#"', // 6
+      '      type: object',
+      '      properties:',
+      '        x: { type: string, format: nope }', //               9
+      '        y: { type: string, format: nada }', //               10
+      '      requried: [x]', //                                     11
+    ].join('\n')
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      'steps.yaml:6:16: error: unsupported $schema "http://json-schema.org/draft-04/schema#": input schemas are JSON Schema draft-07 (http://json-schema.org/draft-07/schema#)',
+      'steps.yaml:9:36: error: invalid input schema: unknown format "nope"',
+      'steps.yaml:10:36: error: invalid input schema: unknown format "nada"',
+      "steps.yaml:11:7: error: unknown JSON Schema keyword 'requried' (did you mean 'required'?) (ajv strict mode)",
+    ])
+  })
+
   it('reports nothing that follows only from a part the format check took out', async () => {
     const steps = [
       'version: 1',
