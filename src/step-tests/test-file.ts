@@ -19,7 +19,7 @@ export function testFilePath(stepsPath: string): string {
 /** `path/to/steps.test.yaml` → `path/to/steps.yaml`; undefined for a name that is not a step-tests file's. */
 export function testedStepsPath(path: string): string | undefined {
   const match = /^(.*)\.test(\.ya?ml)$/.exec(basename(path))
-  return match === null ? undefined : join(dirname(path), `${match[1]}${match[2] === '.yml' ? '.yml' : '.yaml'}`)
+  return match === null ? undefined : join(dirname(path), `${match[1]}${match[2]}`)
 }
 
 export type TestFileResult =
