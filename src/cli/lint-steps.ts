@@ -4,12 +4,14 @@
  *
  *   npm run lint-steps [-- path/to/steps.yaml] [--format json] [--allow-missing-env]
  *
- * Exit 0 when there is no error, 1 when there is one, 2 when the steps file
- * cannot be read.
+ * Problems and the closing summary go to stdout; usage errors to stderr.
+ * Exit 0 when there is no error, 1 when there is one, 2 on a usage error or
+ * when the steps file cannot be read.
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { runCli } from './run-cli.js'
+import { stepTestsFileGiven } from './steps-argument.js'
 import { checkSteps } from '../config/check.js'
 import { formatDiagnostic } from '../config/diagnostics.js'
 
@@ -17,7 +19,10 @@ const USAGE = `usage: npm run lint-steps -- [steps.yaml] [--format text|json] [-
 
   steps.yaml            the steps file (default ./steps.yaml); its steps.test.yaml is checked too
   --format json         print a JSON array of {file, line, col, severity, message, rule}
-  --allow-missing-env   report unset \${VAR}s as warnings, for CI where secrets are absent`
+  --allow-missing-env   report unset \${VAR}s as warnings, for CI where secrets are absent
+
+Problems and the summary go to stdout. Exit status: 0 without errors (warnings allowed),
+1 with errors, 2 when the steps file cannot be read or on a usage error.`
 
 async function main(): Promise<number> {
   let parsed
@@ -40,6 +45,11 @@ async function main(): Promise<number> {
     return 2
   }
   const stepsPath = positionals[0] ?? 'steps.yaml'
+  const testsFile = stepTestsFileGiven(stepsPath)
+  if (testsFile !== undefined) {
+    process.stderr.write(`lint-steps: ${stepsPath}: ${testsFile}\n`)
+    return 2
+  }
   const result = await checkSteps(stepsPath, { readFile: (p) => readFile(p, 'utf8'), env: process.env, allowMissingEnv: values['allow-missing-env'] })
 
   if (values.format === 'json') {
@@ -48,9 +58,10 @@ async function main(): Promise<number> {
     for (const d of result.diagnostics) process.stdout.write(formatDiagnostic(d) + '\n')
     const errors = result.diagnostics.filter((d) => d.severity === 'error').length
     const warnings = result.diagnostics.length - errors
-    const steps = result.load.ok ? result.load.registry.steps.size : result.load.stepNames.length
+    const steps = result.load.ok ? result.load.registry.steps.size : (result.load.stepNames ?? []).length
     const tests = result.tests.kind === 'ok' ? `, ${result.tests.file.tests.length} step tests` : ''
-    process.stderr.write(
+    // On stdout with the problems, so that a pipe keeps them together.
+    process.stdout.write(
       errors + warnings === 0
         ? `${stepsPath}: ${steps} steps${tests}, no problems\n`
         : `${stepsPath}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}\n`,

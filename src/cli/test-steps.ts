@@ -3,27 +3,64 @@
  *
  *   npm run test-steps [-- path/to/steps.yaml]
  *
- * Prints a line per test, then `N passed, N failed`; exits 1 when a test
- * failed or the files have errors.
+ * Prints a line per test, then `N passed, N failed`. Exit 0 when every test
+ * passed, 1 when one failed or the files have errors, 2 on a usage error or a
+ * file that is missing or cannot be read.
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { runCli } from './run-cli.js'
+import { stepTestsFileGiven } from './steps-argument.js'
 import { formatDiagnostic } from '../config/diagnostics.js'
 import { runStepTestsOf } from '../step-tests/run-file.js'
 
+const USAGE = `usage: npm run test-steps -- [steps.yaml]
+
+  steps.yaml   the steps file (default ./steps.yaml); its tests are the steps.test.yaml beside it
+
+Exit status: 0 when every test passed, 1 when a test failed or the files have errors,
+2 when a file is missing or cannot be read. Only the steps.test.yaml beside the
+default ./steps.yaml may be absent (then there is nothing to run, and it exits 0).`
+
 async function main(): Promise<number> {
-  const { positionals } = parseArgs({ allowPositionals: true, options: {} })
-  if (positionals.length > 1) {
-    process.stderr.write('usage: npm run test-steps -- [steps.yaml]\n')
+  let parsed
+  try {
+    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
+  } catch (err) {
+    process.stderr.write(`test-steps: ${(err as Error).message}\n${USAGE}\n`)
     return 2
   }
-  const run = await runStepTestsOf(positionals[0] ?? 'steps.yaml', (p) => readFile(p, 'utf8'))
+  const { values, positionals } = parsed
+  if (values.help) {
+    process.stdout.write(USAGE + '\n')
+    return 0
+  }
+  if (positionals.length > 1) {
+    process.stderr.write(USAGE + '\n')
+    return 2
+  }
+  const given = positionals[0]
+  const testsFile = given === undefined ? undefined : stepTestsFileGiven(given)
+  if (testsFile !== undefined) {
+    process.stderr.write(`test-steps: ${given}: ${testsFile}\n`)
+    return 2
+  }
+  const stepsPath = given ?? 'steps.yaml'
+  const run = await runStepTestsOf(stepsPath, (p) => readFile(p, 'utf8'))
   switch (run.kind) {
     case 'absent':
+      // Named explicitly, a steps file comes with its tests: a missing one is a mistake, not a pass.
+      if (given !== undefined) {
+        process.stderr.write(`test-steps: ${run.testsPath}: step tests file not found (the tests of ${stepsPath} live beside it)\n`)
+        return 2
+      }
       process.stdout.write(`no step tests: ${run.testsPath} does not exist\n0 passed, 0 failed\n`)
       return 0
     case 'invalid':
+      if (run.unreadable) {
+        for (const d of run.diagnostics) if (d.rule === 'file-unreadable') process.stderr.write(`test-steps: ${d.file}: ${d.message}\n`)
+        return 2
+      }
       for (const d of run.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
       process.stderr.write('test-steps: fix the errors above first (npm run lint-steps shows them too)\n')
       return 1

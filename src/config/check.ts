@@ -18,6 +18,7 @@ export interface CheckResult {
 export async function checkSteps(stepsPath: string, options: LoadOptions): Promise<CheckResult> {
   const load = await loadConfig(stepsPath, options)
   const testsPath = testFilePath(stepsPath)
+  // Unknown when the steps file does not parse: the tests' own format is still checked.
   const stepNames = load.ok ? [...load.registry.steps.keys()] : load.stepNames
   const tests: TestFileResult = load.ok || !load.unreadable ? await loadTestFile(testsPath, options.readFile, stepNames) : { kind: 'absent' }
   const diagnostics = sortDiagnostics([...(load.ok ? load.warnings : load.diagnostics), ...(tests.kind === 'absent' ? [] : tests.diagnostics)])

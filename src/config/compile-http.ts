@@ -3,7 +3,8 @@ import { METHODS_WITHOUT_BODY } from '../core/http-step.js'
 import type { HttpAction, HttpMethod, UrlTemplate } from '../core/registry.js'
 import type { Diagnostic } from './diagnostics.js'
 import { interpolate } from './interpolate.js'
-import type { HttpCall, StepsFile } from './steps-file.generated.js'
+import type { StepsFile } from './steps-file.generated.js'
+import type { PartialHttpCall } from './validate-format.js'
 import { describePath, diagnosticAt, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
 
 export const HTTP_DEFAULTS = {
@@ -32,26 +33,34 @@ export interface HttpContext {
   readonly userAgent: string
   readonly diagnostics: Diagnostic[]
   readonly expression: (text: string, at: NodePath) => Expression | undefined
+  /** Whether the format check found a problem here: that part was taken out, and checks that rely on it are skipped. */
+  readonly hasFormatErrorAt: (path: NodePath) => boolean
 }
 
-export function compileHttp(http: HttpCall, hasTransform: boolean, at: NodePath, ctx: HttpContext): HttpAction | undefined {
+/**
+ * Compiles an HTTP call. A call with format errors has had its bad parts
+ * taken out; what is left is still checked, so that one run shows them all.
+ */
+export function compileHttp(http: PartialHttpCall, hasTransform: boolean, at: NodePath, ctx: HttpContext): HttpAction | undefined {
   const before = ctx.diagnostics.length
   const method = http.method ?? HTTP_DEFAULTS.method
+  // With a format error in the call (`methd: GET`), the method may not be the one meant: no advice that depends on it.
+  const methodKnown = !ctx.hasFormatErrorAt(at)
   const secrets: string[] = []
-  const url = compileUrl(http.url, [...at, 'url'], ctx, secrets)
+  const url = http.url === undefined ? undefined : compileUrl(http.url, [...at, 'url'], ctx, secrets)
 
   const params = http.params === undefined ? undefined : ctx.expression(http.params, [...at, 'params'])
   const query = http.query === undefined ? undefined : ctx.expression(http.query, [...at, 'query'])
   if (url !== undefined) checkPlaceholders(url, http, params, at, ctx)
 
   const headers = compileHeaders(http.headers ?? {}, method, [...at, 'headers'], ctx, secrets)
-  if (hasTransform && METHODS_WITHOUT_BODY.has(method)) {
+  if (methodKnown && hasTransform && METHODS_WITHOUT_BODY.has(method)) {
     ctx.diagnostics.push(diagnosticAt(ctx.source, [...at.slice(0, -1), 'transform'], 'key', `the transform's result is not sent: ${method} requests have no body`, 'body-ignored', 'warning'))
   }
 
   const retry = { ...ctx.defaults.retry, ...http.retry }
   const retriable = IDEMPOTENT.has(method) || retry.non_idempotent === true
-  if (!retriable && (http.retry?.max_attempts ?? 1) > 1) {
+  if (methodKnown && !retriable && (http.retry?.max_attempts ?? 1) > 1) {
     ctx.diagnostics.push(
       diagnosticAt(ctx.source, [...at, 'retry', 'max_attempts'], 'value', `${method} is retried only with non_idempotent: true, so max_attempts has no effect`, 'retry-ignored', 'warning'),
     )
@@ -107,9 +116,9 @@ function compileUrl(written: string, at: NodePath, ctx: HttpContext, secrets: st
   return { origin: parsed.origin, parts: [rest === '' || rest.startsWith('/') ? rest : `/${rest}`, ...parts.slice(1)] }
 }
 
-function checkPlaceholders(url: UrlTemplate, http: HttpCall, params: Expression | undefined, at: NodePath, ctx: HttpContext): void {
+function checkPlaceholders(url: UrlTemplate, http: PartialHttpCall, params: Expression | undefined, at: NodePath, ctx: HttpContext): void {
   const names = url.parts.filter((_, i) => i % 2 === 1)
-  if (names.length === 0) return
+  if (names.length === 0 || ctx.hasFormatErrorAt([...at, 'params'])) return
   if (http.params === undefined) {
     ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, 'url'], 'value', `URL placeholder {${names[0]}} has no value: add http.params, such as params: '{ "${names[0]}": $data.${names[0]} }'`, 'placeholder'))
     return

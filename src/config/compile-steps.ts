@@ -4,7 +4,9 @@ import type { CompiledStep, StepAction } from '../core/registry.js'
 import { compileHttp, type HttpContext } from './compile-http.js'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchemas } from './input-schemas.js'
-import type { Step, StepsFile } from './steps-file.generated.js'
+import { findHyphenatedNames } from './hyphenated-names.js'
+import type { StepsFile } from './steps-file.generated.js'
+import type { PartialStep } from './validate-format.js'
 import { describePath, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
 
 export interface CompileContext {
@@ -14,14 +16,23 @@ export interface CompileContext {
   readonly allowMissingEnv: boolean
   readonly defaults: StepsFile['defaults']
   readonly userAgent: string
+  /** Every step name the file defines, valid or not: what a hyphenated name in an expression may mean. */
+  readonly stepNames: ReadonlySet<string>
+  /** Whether the format check found a problem at a path (that part is not in the definitions). */
+  readonly hasFormatErrorAt: (path: NodePath) => boolean
 }
 
-/** Compiles every step of a format-valid steps file; collects every problem rather than stopping at the first. */
-export async function compileSteps(definitions: StepsFile['steps'], ctx: CompileContext): Promise<{ steps: Map<string, CompiledStep>; diagnostics: Diagnostic[] }> {
+/**
+ * Compiles every step, and what is valid of the steps that failed the format
+ * check; collects every problem rather than stopping at the first. Only steps
+ * without errors are in the result.
+ */
+export async function compileSteps(definitions: Readonly<Record<string, PartialStep>>, ctx: CompileContext): Promise<{ steps: Map<string, CompiledStep>; diagnostics: Diagnostic[] }> {
   const steps = new Map<string, CompiledStep>()
   const diagnostics: Diagnostic[] = []
-  const expression = (text: string, at: NodePath) => compileAt(text, at, ctx.source, diagnostics)
+  const expression = (text: string, at: NodePath) => compileAt(text, at, ctx, diagnostics)
   const http: HttpContext = {
+    hasFormatErrorAt: ctx.hasFormatErrorAt,
     source: ctx.source,
     env: ctx.env,
     allowMissingEnv: ctx.allowMissingEnv,
@@ -37,7 +48,7 @@ export async function compileSteps(definitions: StepsFile['steps'], ctx: Compile
   return { steps, diagnostics }
 }
 
-async function compileStep(name: string, step: Step, at: NodePath, ctx: CompileContext, http: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {
+async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: CompileContext, http: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {
   const before = diagnostics.length
   let validate: CompiledStep['validate']
   if (step.input !== undefined) {
@@ -45,24 +56,44 @@ async function compileStep(name: string, step: Step, at: NodePath, ctx: CompileC
     diagnostics.push(...result.diagnostics)
     validate = result.validate
   }
+  // A schema that did not compile has no validator: the step must not run without one.
+  const inputFailed = step.input !== undefined && validate === undefined
   const transform = step.transform === undefined ? undefined : http.expression(step.transform, [...at, 'transform'])
+  // Checked even without http (a format error then), since its syntax is a problem of its own.
+  const output = step.output === undefined ? undefined : http.expression(step.output, [...at, 'output'])
 
   let action: StepAction | undefined
   if (step.http !== undefined) {
     const call = compileHttp(step.http, step.transform !== undefined, [...at, 'http'], http)
-    const output = step.output === undefined ? undefined : http.expression(step.output, [...at, 'output'])
     if (call !== undefined) action = { ...call, output }
   } else if (step.exit_code !== undefined) {
     action = { kind: 'static', exitCode: step.exit_code }
   }
-  if (action === undefined || diagnostics.slice(before).some((d) => d.severity === 'error')) return undefined
+  if (action === undefined || inputFailed || ctx.hasFormatErrorAt(at) || diagnostics.slice(before).some((d) => d.severity === 'error')) return undefined
   return { name, validate, transform, action }
 }
 
-/** Compiles a JSONata expression; a syntax error points at the bad token inside it. */
-function compileAt(text: string, at: NodePath, source: YamlSource, diagnostics: Diagnostic[]): Expression | undefined {
+/**
+ * Compiles a JSONata expression; a syntax error points at the bad token
+ * inside it, and so does a step name with a hyphen that JSONata reads as a
+ * subtraction.
+ */
+function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics: Diagnostic[]): Expression | undefined {
+  const { source } = ctx
   try {
-    return compileExpression(text)
+    const expression = compileExpression(text)
+    for (const found of findHyphenatedNames(expression.ast(), text, ctx.stepNames)) {
+      diagnostics.push(
+        diagnosticInValue(
+          source,
+          at,
+          found.index,
+          `${describePath(at)}: '${found.name}' is read by JSONata as a subtraction (${found.name.split('-').join(' minus ')}), which yields nothing: write the step name in backticks, ${found.fix}`,
+          'hyphenated-name',
+        ),
+      )
+    }
+    return expression
   } catch (err) {
     const info = describeExpressionError(err)
     // JSONata's position is just past the offending token.

@@ -19,6 +19,7 @@ export type Rule =
   | 'invalid-value'
   | 'step-kind'
   | 'jsonata-syntax'
+  | 'hyphenated-name'
   | 'schema-file'
   | 'schema-invalid'
   | 'env-missing'

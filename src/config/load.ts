@@ -6,7 +6,7 @@ import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
 import type { StepsFile } from './steps-file.generated.js'
-import { parseYamlSource, toValue, unreadable } from './yaml-source.js'
+import { parseYamlSource, toValue, unreadableFile } from './yaml-source.js'
 import { packageVersion } from '../package-files.js'
 
 export type LoadResult =
@@ -18,8 +18,12 @@ export type LoadResult =
       readonly diagnostics: readonly Diagnostic[]
       /** Every file this attempt read or tried to read, so a watcher can wait for a fix. */
       readonly files: readonly string[]
-      /** The step names the file defines, as far as it could be read. */
-      readonly stepNames: readonly string[]
+      /**
+       * The step names the file defines, or undefined when the file does not
+       * parse or has no mapping of steps: then nothing can be said about them
+       * (so step tests are not checked against them).
+       */
+      readonly stepNames: readonly string[] | undefined
     }
 
 /** What an answer carries in place of a secret of the config. */
@@ -52,28 +56,33 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   try {
     text = await readFile(stepsAbs)
   } catch (err) {
-    return fail(true, [{ file: stepsPath, line: 1, col: 1, severity: 'error', message: `steps file ${unreadable(err)}`, rule: 'file-unreadable' }], [stepsAbs], [])
+    return fail(true, [unreadableFile(stepsPath, 'steps file', err)], [stepsAbs], undefined)
   }
 
+  // A file that does not parse reports its parse errors alone: anything read
+  // from a half-parsed document would be noise derived from them.
   const { source, diagnostics: syntax } = parseYamlSource(stepsPath, text)
-  if (syntax.length > 0) return fail(false, syntax, [stepsAbs], [])
+  if (syntax.length > 0) return fail(false, syntax, [stepsAbs], undefined)
 
   const read = toValue(source)
-  if (!read.ok) return fail(false, [read.diagnostic], [stepsAbs], [])
+  if (!read.ok) return fail(false, [read.diagnostic], [stepsAbs], undefined)
   const value = read.value
   const written = (value as { steps?: unknown } | null)?.steps
-  const stepNames = typeof written === 'object' && written !== null && !Array.isArray(written) ? Object.keys(written) : []
+  const stepNames = typeof written === 'object' && written !== null && !Array.isArray(written) ? Object.keys(written) : undefined
   const format = checkFormat(value, source)
   const schemas = createInputSchemas(source, stepsPath, readFile)
-  // Steps that are valid on their own are compiled even when others are not,
-  // so one run shows every problem in the file.
-  const { steps, diagnostics } = await compileSteps(format.ok ? format.file.steps : format.validSteps, {
+  // What passed the format check is compiled even when other parts did not
+  // (other steps, other keys of the same step), so one run shows every problem.
+  const file = format.ok ? format.file : format.valid
+  const { steps, diagnostics } = await compileSteps(file.steps ?? {}, {
     source,
     schemas,
     env: options.env,
     allowMissingEnv: options.allowMissingEnv ?? false,
-    defaults: format.ok ? format.file.defaults : undefined,
+    defaults: file.defaults,
     userAgent: `step-runner/${packageVersion}`,
+    stepNames: new Set(stepNames),
+    hasFormatErrorAt: format.ok ? () => false : format.hasErrorAt,
   })
   const files = [stepsAbs, ...[...schemas.files].sort()]
   if (!format.ok) return fail(false, [...format.diagnostics, ...diagnostics], files, stepNames)
@@ -107,6 +116,6 @@ function fingerprintSteps(steps: StepsFile['steps'], schemaTexts: readonly strin
   return fingerprints
 }
 
-function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[]): LoadResult {
+function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[] | undefined): LoadResult {
   return { ok: false, unreadable, diagnostics: sortDiagnostics(diagnostics), files, stepNames }
 }

@@ -1,7 +1,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { stepsFileSchema } from '../package-files.js'
 import type { Diagnostic, Rule } from './diagnostics.js'
-import type { StepsFile } from './steps-file.generated.js'
+import type { HttpCall, Step, StepsFile } from './steps-file.generated.js'
+import { pointerToPath, without } from './json-paths.js'
 import { didYouMean } from './suggest.js'
 import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
 
@@ -17,25 +18,64 @@ export type FormatCheck =
   | {
       readonly ok: false
       readonly diagnostics: Diagnostic[]
-      /** The steps that are valid on their own, so that they can still be compiled and checked. */
-      readonly validSteps: StepsFile['steps']
+      /**
+       * The file with every part that failed the check taken out, so that what
+       * is left can still be compiled and checked: one run shows every problem.
+       * Keys may be missing that the format requires (a step without url).
+       */
+      readonly valid: PartialStepsFile
+      /** Whether the check found a problem at this path, or inside it. */
+      readonly hasErrorAt: (path: NodePath) => boolean
     }
+
+/** A steps file with its invalid parts taken out: each part left has the right type. */
+export interface PartialStepsFile {
+  readonly defaults?: StepsFile['defaults']
+  readonly steps?: Readonly<Record<string, PartialStep>>
+}
+export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output'> & { readonly http?: PartialHttpCall }
+export type PartialHttpCall = Omit<HttpCall, 'url'> & { readonly url?: string }
 
 /** Checks a parsed steps file against schemas/steps.schema.json; every error points at its YAML node. */
 export function checkFormat(value: unknown, source: YamlSource): FormatCheck {
   if (validateFormat(value)) return { ok: true, file: value }
   const errors = validateFormat.errors ?? []
-  const steps = (value as { steps?: unknown } | null)?.steps
-  const validSteps: StepsFile['steps'] = {}
-  if (typeof steps === 'object' && steps !== null && !Array.isArray(steps)) {
-    for (const [name, step] of Object.entries(steps)) {
-      const prefix = `/steps/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`
-      if (!errors.some((e) => e.instancePath === prefix || e.instancePath.startsWith(prefix + '/') || (e.instancePath === '/steps' && e.params && (e.params as { propertyName?: string }).propertyName === name))) {
-        validSteps[name] = step as StepsFile['steps'][string]
-      }
-    }
+  const broken = errors.map(brokenPart)
+  const pruned = errors.flatMap((e, i) => (broken[i]!.prune ? [broken[i]!.path] : []))
+  const hasErrorAt = (path: NodePath) => broken.some((b) => startsWith(b.path, path))
+  // A file that is not a mapping at all has nothing left to check.
+  const valid = (without(value, pruned) ?? {}) as PartialStepsFile
+  return { ok: false, diagnostics: formatDiagnostics(errors, source), valid, hasErrorAt }
+}
+
+/**
+ * Where an error is, and whether the value there is unusable. A value of the
+ * wrong type or out of range is taken out; an object that lacks a key, or has
+ * one it should not (taken out alone), keeps its other keys.
+ */
+function brokenPart(error: ErrorObject): { path: NodePath; prune: boolean } {
+  const path = pointerToPath(error.instancePath)
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return { path: [...path, String(params['additionalProperty'])], prune: true }
+    case 'propertyNames':
+      return { path: [...path, String(params['propertyName'])], prune: true }
+    case 'required':
+    case 'dependencies':
+    case 'minProperties':
+    case 'maxProperties':
+      return { path, prune: false }
+    default:
+      // A step's oneOf (exit_code or http) is about which keys it has; the
+      // keywords under propertyNames are about a key, which propertyNames takes out.
+      if ((error.keyword === 'oneOf' && error.parentSchema === STEP_SCHEMA) || error.schemaPath.includes('/propertyNames/')) return { path, prune: false }
+      return { path, prune: true }
   }
-  return { ok: false, diagnostics: formatDiagnostics(errors, source), validSteps }
+}
+
+function startsWith(path: NodePath, prefix: NodePath): boolean {
+  return prefix.length <= path.length && prefix.every((s, i) => String(s) === String(path[i]))
 }
 
 /** ajv's errors against a file format, as diagnostics at their YAML nodes: one per problem. */
@@ -52,6 +92,8 @@ export function formatDiagnostics(errors: readonly ErrorObject[], source: YamlSo
   const kept = errors.filter((e) => {
     if (oneOfs.some((prefix) => `${e.instancePath}|${e.schemaPath}`.startsWith(prefix))) return false
     if (e.keyword === 'required') return !misspelt.has(`${e.instancePath}|${String(e.params['missingProperty'])}`)
+    // A step that is not a mapping passes both branches of oneOf (`required` holds on a non-object): its type is the problem.
+    if (e.parentSchema === STEP_SCHEMA && e.keyword === 'oneOf' && errors.some((t) => t.keyword === 'type' && t.instancePath === e.instancePath)) return false
     if (e.parentSchema === STEP_SCHEMA && e.keyword === 'oneOf' && e.params['passingSchemas'] === null) {
       return !misspelt.has(`${e.instancePath}|exit_code`) && !misspelt.has(`${e.instancePath}|http`)
     }
@@ -117,14 +159,6 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
     default:
       return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'invalid-value')
   }
-}
-
-function pointerToPath(pointer: string): NodePath {
-  if (pointer === '') return []
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
 }
 
 function article(type: string): string {

@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml'
 import type { Diagnostic, Rule } from './diagnostics.js'
 import { valueOffset } from './scalar-positions.js'
 
@@ -22,10 +22,42 @@ export function parseYamlSource(file: string, text: string): { source: YamlSourc
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const source: YamlSource = { file, text, doc, lines }
-  const diagnostics = doc.errors.map((e) =>
-    diagnosticAtOffset(source, e.pos[0], e.code === 'DUPLICATE_KEY' ? duplicateKeyMessage(source, e.pos[0]) : firstLine(e.message), e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax'),
-  )
+  const openers = unclosedOpeners(doc, text)
+  const diagnostics = doc.errors.map((e) => {
+    if (e.code === 'DUPLICATE_KEY') return diagnosticAtOffset(source, e.pos[0], duplicateKeyMessage(source, e.pos[0]), 'duplicate-key')
+    const opener = openers(e)
+    if (opener === undefined) return diagnosticAtOffset(source, e.pos[0], firstLine(e.message), 'yaml-syntax')
+    return diagnosticAtOffset(source, opener, `this '${text[opener]}' is never closed: ${firstLine(e.message)}`, 'yaml-syntax')
+  })
   return { source, diagnostics }
+}
+
+/**
+ * yaml reports an unclosed flow collection or quoted scalar where the closing
+ * character was expected: at the next key, or at the very end of the file, a
+ * line past its last one. The bracket or quote that is never closed is what
+ * to fix, so point there. Each error takes the innermost node that ends where
+ * it was reported (`[a, [b` has two).
+ */
+function unclosedOpeners(doc: Document.Parsed, text: string): (error: YAMLError) => number | undefined {
+  const candidates: { start: number; end: number; opener: string }[] = []
+  visit(doc, (_key, node) => {
+    // A pair's key or value may be null (`key:` with nothing after it).
+    const range = (node as Node | null)?.range
+    if (range === undefined || range === null) return
+    const opener = text[range[0]]
+    if (opener === '[' || opener === '{' || opener === '"' || opener === "'") candidates.push({ start: range[0], end: range[1], opener })
+  })
+  candidates.sort((a, b) => b.start - a.start)
+  const used = new Set<number>()
+  return (error) => {
+    const opener = /^Flow sequence\b/.test(error.message) ? '[' : /^Flow map\b/.test(error.message) ? '{' : /^Missing closing (["'])quote/.exec(error.message)?.[1]
+    if (opener === undefined) return undefined
+    const found = candidates.find((c) => c.opener === opener && c.end === error.pos[0] && !used.has(c.start))
+    if (found === undefined) return undefined
+    used.add(found.start)
+    return found.start
+  }
 }
 
 /**
@@ -48,8 +80,19 @@ export function unreadable(err: unknown): string {
   return `cannot be read (${code ?? String(err)})`
 }
 
+/**
+ * The line and column of an offset, never past the end of the file: an
+ * offset at or after the end of the text (where parsers report "unexpected
+ * end") points at its last character instead, a place an editor can show.
+ */
+/** `path:1:1: error: <what> not found`: a file that could not be read, named as given. */
+export function unreadableFile(path: string, what: string, err: unknown): Diagnostic {
+  return { file: path, line: 1, col: 1, severity: 'error', message: `${what} ${unreadable(err)}`, rule: 'file-unreadable' }
+}
+
 export function positionAtOffset(source: YamlSource, offset: number): Position {
-  const { line, col } = source.lines.linePos(Math.max(0, Math.min(offset, source.text.length)))
+  const last = source.text.trimEnd().length - 1
+  const { line, col } = source.lines.linePos(Math.max(0, Math.min(offset, last)))
   return { line, col }
 }
 
@@ -86,7 +129,9 @@ export function locate(source: YamlSource, path: NodePath): { node: Node | undef
 /** Where to point for a path: its key (`at: 'key'`) or its value. */
 export function offsetOf(source: YamlSource, path: NodePath, at: 'key' | 'value' = 'value'): number {
   const { node, key, found } = locate(source, path)
-  const target = found && at === 'key' && key !== undefined ? key : (node ?? key)
+  // A value written as nothing (`a:`) has an empty range just past the colon: its key is where it is.
+  const empty = node?.range !== undefined && node.range !== null && node.range[0] === node.range[1]
+  const target = found && (at === 'key' || empty) && key !== undefined ? key : (node ?? key)
   return target?.range?.[0] ?? 0
 }
 

@@ -1,25 +1,39 @@
+import { resolve } from 'node:path'
 import { checkSteps } from '../config/check.js'
 import type { Diagnostic } from '../config/diagnostics.js'
 import type { ReadFile } from '../config/input-schemas.js'
+import { unreadableFile } from '../config/yaml-source.js'
 import { runStepTests, type TestReport } from './run-tests.js'
 import { loadTestFile, testFilePath } from './test-file.js'
 
 export type StepTestRun =
   | { readonly kind: 'absent'; readonly testsPath: string }
-  | { readonly kind: 'invalid'; readonly diagnostics: readonly Diagnostic[] }
+  /** `unreadable`: the steps file or the tests file could not be read at all. */
+  | { readonly kind: 'invalid'; readonly diagnostics: readonly Diagnostic[]; readonly unreadable: boolean }
   | { readonly kind: 'ran'; readonly reports: readonly TestReport[] }
 
 /**
  * Runs the step tests beside a steps file. They are hermetic: ${VAR}s come
  * from the test file's `env`, never from the machine's environment, so they
- * run the same everywhere.
+ * run the same everywhere. A steps file that cannot be read is `invalid`
+ * even when there are no tests: no run may pass on a file that is not there.
  */
 export async function runStepTestsOf(stepsPath: string, readFile: ReadFile): Promise<StepTestRun> {
   const testsPath = testFilePath(stepsPath)
   const first = await loadTestFile(testsPath, readFile, undefined)
-  if (first.kind === 'absent') return { kind: 'absent', testsPath }
+  if (first.kind === 'absent') {
+    try {
+      await readFile(resolve(stepsPath))
+    } catch (err) {
+      return { kind: 'invalid', diagnostics: [unreadableFile(stepsPath, 'steps file', err)], unreadable: true }
+    }
+    return { kind: 'absent', testsPath }
+  }
   const env = first.kind === 'ok' ? (first.file.env ?? {}) : {}
   const checked = await checkSteps(stepsPath, { readFile, env })
-  if (!checked.ok || !checked.load.ok || checked.tests.kind !== 'ok') return { kind: 'invalid', diagnostics: checked.diagnostics }
+  if (!checked.ok || !checked.load.ok || checked.tests.kind !== 'ok') {
+    const unreadable = checked.diagnostics.some((d) => d.rule === 'file-unreadable' && (d.file === stepsPath || d.file === testsPath))
+    return { kind: 'invalid', diagnostics: checked.diagnostics, unreadable }
+  }
   return { kind: 'ran', reports: await runStepTests(checked.load.registry, checked.tests.file.tests) }
 }

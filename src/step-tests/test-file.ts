@@ -3,7 +3,7 @@ import type { Diagnostic } from '../config/diagnostics.js'
 import type { ReadFile } from '../config/input-schemas.js'
 import { didYouMean } from '../config/suggest.js'
 import { compileFormat, formatDiagnostics } from '../config/validate-format.js'
-import { diagnosticAt, parseYamlSource, toValue, unreadable } from '../config/yaml-source.js'
+import { diagnosticAt, parseYamlSource, toValue, unreadableFile } from '../config/yaml-source.js'
 import { testsFileSchema } from '../package-files.js'
 import type { StepTestsFile } from './test-file.generated.js'
 
@@ -14,6 +14,12 @@ export function testFilePath(stepsPath: string): string {
   const ext = extname(stepsPath)
   const stem = basename(stepsPath, ext)
   return join(dirname(stepsPath), `${stem}.test${ext === '.yml' ? '.yml' : '.yaml'}`)
+}
+
+/** `path/to/steps.test.yaml` → `path/to/steps.yaml`; undefined for a name that is not a step-tests file's. */
+export function testedStepsPath(path: string): string | undefined {
+  const match = /^(.*)\.test(\.ya?ml)$/.exec(basename(path))
+  return match === null ? undefined : join(dirname(path), `${match[1]}${match[2]}`)
 }
 
 export type TestFileResult =
@@ -31,7 +37,7 @@ export async function loadTestFile(path: string, readFile: ReadFile, stepNames: 
     text = await readFile(resolve(path))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' }
-    return { kind: 'invalid', diagnostics: [{ file: path, line: 1, col: 1, severity: 'error', message: `step tests file ${unreadable(err)}`, rule: 'file-unreadable' }] }
+    return { kind: 'invalid', diagnostics: [unreadableFile(path, 'step tests file', err)] }
   }
   const { source, diagnostics } = parseYamlSource(path, text)
   if (diagnostics.length > 0) return { kind: 'invalid', diagnostics }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -21,15 +22,82 @@ async function lint(...args: string[]): Promise<{ code: number; stdout: string; 
 
 const lines = (stdout: string) => stdout.split('\n').filter((l) => l !== '')
 
+/** The problem lines of a text report: every line but the closing summary, which must be there. */
+function problems(stdout: string): string[] {
+  const all = lines(stdout)
+  expect(all.at(-1)).toMatch(/: (\d+ errors?, \d+ warnings?|\d+ steps.*, no problems)$/)
+  return all.slice(0, -1)
+}
+
 describe('npm run lint-steps', () => {
-  it("passes the repo's own steps.yaml and steps.test.yaml (exit 0)", async () => {
+  it("passes the repo's own steps.yaml and steps.test.yaml (exit 0), the summary on stdout", async () => {
     const result = await lint()
-    expect(result).toMatchObject({ code: 0, stdout: '' })
-    expect(result.stderr).toMatch(/^steps\.yaml: \d+ steps, \d+ step tests, no problems\n$/)
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    expect(result.stdout).toMatch(/^steps\.yaml: \d+ steps, \d+ step tests, no problems\n$/)
+  })
+
+  it('prints the problems and the summary on stdout, so that a pipe keeps them together', async () => {
+    const result = await lint(`${F}/unknown-key.yaml`)
+    expect(result).toMatchObject({
+      code: 1,
+      stderr: '',
+      stdout: [
+        `${F}/unknown-key.yaml:4:5: error: unknown key 'exit_cod' in steps.a (did you mean 'exit_code'?)`,
+        `${F}/unknown-key.yaml:7:5: error: unknown key 'descripton' in steps.b (did you mean 'description'?)`,
+        `${F}/unknown-key.yaml: 2 errors, 0 warnings`,
+        '',
+      ].join('\n'),
+    })
+  })
+
+  it('reports a YAML syntax error alone, at the bracket never closed on the last line, with no step-test errors derived from it', async () => {
+    const result = await lint(`${F}/unclosed.yaml`)
+    expect(result).toMatchObject({
+      code: 1,
+      stderr: '',
+      stdout:
+        `${F}/unclosed.yaml:8:9: error: this '[' is never closed: Flow sequence in block collection must be sufficiently indented and end with a ]\n` +
+        `${F}/unclosed.yaml: 1 error, 0 warnings\n`,
+    })
+    expect(readFileSync(join(ROOT, F, 'unclosed.yaml'), 'utf8').split('\n')[7]).toBe('broken: [unclosed')
+  })
+
+  it('reports every independent error of a step and of a schema in one run', async () => {
+    const result = await lint(`${F}/independent-errors.yaml`)
+    expect(problems(result.stdout)).toEqual([
+      `${F}/independent-errors.yaml:5:7: error: unknown key 'methd' in steps.call.http (did you mean 'method'?)`,
+      `${F}/independent-errors.yaml:6:12: error: steps.call.http.url must be an absolute http(s) URL, such as https://api.example.com/v1/items`,
+      `${F}/independent-errors.yaml:9:13: error: invalid input schema: 'type' must be equal to one of the allowed values`,
+      `${F}/independent-errors.yaml:12:7: error: unknown JSON Schema keyword 'requried' (did you mean 'required'?) (ajv strict mode)`,
+      `${F}/independent-errors.yaml:18:20: error: cannot resolve $ref '#/definitions/one'`,
+      `${F}/independent-errors.yaml:19:20: error: cannot resolve $ref '#/definitions/two'`,
+      `${F}/independent-errors.yaml:20:20: error: schema file '${F}/schemas/nowhere.json' not found`,
+      `${F}/schemas/two-bad-refs.json:4:20: error: cannot resolve $ref '#/definitions/one'`,
+      `${F}/schemas/two-bad-refs.json:5:20: error: cannot resolve $ref '#/definitions/two'`,
+      `${F}/schemas/two-bad-refs.json:6:20: error: invalid input schema: 'properties/c/type' must be equal to one of the allowed values`,
+      `${F}/schemas/two-bad-refs.json:6:29: error: unknown JSON Schema keyword 'maxLenght' (did you mean 'maxLength'?) (ajv strict mode)`,
+    ])
+    expect(result.code).toBe(1)
+  })
+
+  it('reports a hyphenated step name that JSONata reads as a subtraction, at the name, with the fix', async () => {
+    const result = await lint(`${F}/hyphenated-name.yaml`, '--format', 'json')
+    const why = (name: string, minus: string, fix: string) =>
+      `'${name}' is read by JSONata as a subtraction (${minus}), which yields nothing: write the step name in backticks, ${fix}`
+    expect(JSON.parse(result.stdout)).toEqual([
+      { file: `${F}/hyphenated-name.yaml`, line: 10, col: 17, severity: 'error', rule: 'hyphenated-name', message: `steps.summarize.transform: ${why('fetch-customer', 'fetch minus customer', '`fetch-customer`.data.name')}` },
+      { file: `${F}/hyphenated-name.yaml`, line: 11, col: 16, severity: 'error', rule: 'hyphenated-name', message: `steps.summarize.transform: ${why('a-b-c', 'a minus b minus c', '`a-b-c`.data')}` },
+      { file: `${F}/hyphenated-name.yaml`, line: 18, col: 19, severity: 'error', rule: 'hyphenated-name', message: `steps.root.transform: ${why('fetch-customer', 'fetch minus customer', '`fetch-customer`.exit_code')}` },
+    ])
+    expect(result.code).toBe(1)
+  })
+
+  it('refuses a step-tests file given as the steps file, naming the steps file to pass (exit 2)', async () => {
+    expect(await lint('steps.test.yaml')).toEqual({ code: 2, stdout: '', stderr: 'lint-steps: steps.test.yaml: that is a step-tests file; pass the steps file it tests: steps.yaml\n' })
   })
 
   it.each([
-    ['YAML syntax errors', 'yaml-syntax.yaml', ['6:3: error: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+    ['YAML syntax errors, at the token never closed', 'yaml-syntax.yaml', ["5:16: error: this '[' is never closed: Flow sequence in block collection must be sufficiently indented and end with a ]"]],
     ['a step defined twice', 'duplicate-step.yaml', ["7:3: error: duplicate key 'charge' (it is already defined above)"]],
     [
       'unknown keys, with the likely key',
@@ -93,26 +161,26 @@ describe('npm run lint-steps', () => {
     ],
   ])('reports %s, exit 1', async (_what, fixture, expected) => {
     const result = await lint(`${F}/${fixture}`)
-    expect(lines(result.stdout)).toEqual(expected.map((l) => `${F}/${fixture}:${l}`))
+    expect(problems(result.stdout)).toEqual(expected.map((l) => `${F}/${fixture}:${l}`))
     expect(result.code).toBe(1)
   })
 
   it('reports a problem inside a schema file at its position in that file', async () => {
-    expect(lines((await lint(`${F}/schema-strict-file.yaml`)).stdout)).toEqual([`${F}/schemas/strict.json:4:35: error: unknown JSON Schema keyword 'minimun' (did you mean 'minimum'?) (ajv strict mode)`])
+    expect(problems((await lint(`${F}/schema-strict-file.yaml`)).stdout)).toEqual([`${F}/schemas/strict.json:4:35: error: unknown JSON Schema keyword 'minimun' (did you mean 'minimum'?) (ajv strict mode)`])
   })
 
   it('reports schema files that are not valid JSON or YAML, in those files', async () => {
     const result = await lint(`${F}/schema-bad-json.yaml`)
-    expect(lines(result.stdout)).toEqual([
+    expect(problems(result.stdout)).toEqual([
       `${F}/schemas/broken.json:3:20: error: schema file is not valid JSON: value expected`,
-      `${F}/schemas/broken.yaml:4:1: error: schema file is not valid YAML: Flow map in block collection must be sufficiently indented and end with a }`,
+      `${F}/schemas/broken.yaml:3:6: error: schema file is not valid YAML: this '{' is never closed: Flow map in block collection must be sufficiently indented and end with a }`,
     ])
     expect(result.code).toBe(1)
   })
 
   it('reports step tests that name a step that does not exist', async () => {
     const result = await lint(`${F}/test-unknown-step.yaml`)
-    expect(lines(result.stdout)).toEqual([
+    expect(problems(result.stdout)).toEqual([
       `${F}/test-unknown-step.test.yaml:6:11: error: test 'refunds' names step 'refund', which the steps file does not define`,
       `${F}/test-unknown-step.test.yaml:9:11: error: test 'typo' names step 'chrage', which the steps file does not define (did you mean 'charge'?)`,
     ])
@@ -121,7 +189,7 @@ describe('npm run lint-steps', () => {
 
   it('with --allow-missing-env, reports unset variables as warnings and exits 0', async () => {
     const result = await lint(`${F}/env-missing.yaml`, '--allow-missing-env')
-    expect(lines(result.stdout)).toEqual([
+    expect(problems(result.stdout)).toEqual([
       `${F}/env-missing.yaml:5:36: warning: environment variable STEP_RUNNER_LINT_UNSET_HOST_PART is not set`,
       `${F}/env-missing.yaml:7:32: warning: environment variable STEP_RUNNER_LINT_UNSET_TOKEN is not set`,
     ])
@@ -141,12 +209,12 @@ describe('npm run lint-steps', () => {
   it('exits 0 on a clean file and 2 when the file cannot be read', async () => {
     expect((await lint(`${F}/clean.yaml`)).code).toBe(0)
     const missing = await lint(`${F}/no-such-file.yaml`)
-    expect(missing).toMatchObject({ code: 2, stdout: `${F}/no-such-file.yaml:1:1: error: steps file not found\n` })
+    expect(missing).toMatchObject({ code: 2, stdout: `${F}/no-such-file.yaml:1:1: error: steps file not found\n${F}/no-such-file.yaml: 1 error, 0 warnings\n` })
   })
 
   it('and the server refuses to start on the same problems, printing the same lines', async () => {
-    for (const fixture of ['jsonata-block.yaml', 'test-unknown-step.yaml', 'schema-strict-file.yaml']) {
-      const linted = lines((await lint(`${F}/${fixture}`)).stdout)
+    for (const fixture of ['jsonata-block.yaml', 'test-unknown-step.yaml', 'schema-strict-file.yaml', 'hyphenated-name.yaml', 'unclosed.yaml']) {
+      const linted = problems((await lint(`${F}/${fixture}`)).stdout)
       const started = await runServerToExit({ stepsFile: `${F}/${fixture}`, cwd: ROOT })
       expect(started.code).toBe(1)
       expect(lines(started.stderr).slice(0, -1)).toEqual(linted)

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -8,15 +8,33 @@ import { ROOT } from '../helpers/server.js'
 
 const exec = promisify(execFile)
 
+/** Runs `test-steps` as `npm run test-steps -- ...` would, from the repo root unless told otherwise. */
 async function testSteps(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return testStepsIn(ROOT, ...args)
+}
+
+async function testStepsIn(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [join(ROOT, 'dist/cli/test-steps.js'), ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] } })
+    const { stdout, stderr } = await exec(process.execPath, [join(ROOT, 'dist/cli/test-steps.js'), ...args], { cwd, env: { PATH: process.env['PATH'] } })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }
     return { code: e.code, stdout: e.stdout, stderr: e.stderr }
   }
 }
+
+/** A folder in the system temp dir for one test, removed after it whatever happens. */
+async function inTempDir(use: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'step-tests-'))
+  try {
+    await use(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const STATIC_STEP = 'version: 1\nsteps:\n  a:\n    exit_code: success\n'
+const USAGE_START = 'usage: npm run test-steps -- [steps.yaml]\n'
 
 describe('npm run test-steps', () => {
   it("passes the repo's own step tests, with a line per test and the closing count", async () => {
@@ -56,12 +74,63 @@ describe('npm run test-steps', () => {
     })
   })
 
-  it('finds path/to/steps.test.yaml for path/to/steps.yaml, and says when there is none', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'step-tests-'))
-    writeFileSync(join(dir, 'steps.yaml'), 'version: 1\nsteps:\n  a:\n    exit_code: success\n')
-    expect(await testSteps(join(dir, 'steps.yaml'))).toMatchObject({ code: 0, stdout: `no step tests: ${join(dir, 'steps.test.yaml')} does not exist\n0 passed, 0 failed\n` })
-    writeFileSync(join(dir, 'steps.test.yaml'), 'tests:\n  - { name: a, step: a, expect: { exit_code: failure } }\n')
-    expect(await testSteps(join(dir, 'steps.yaml'))).toMatchObject({ code: 1, stdout: '✗ a (a)\n    exit_code: expected "failure", got "success"\n0 passed, 1 failed\n' })
+  it('finds path/to/steps.test.yaml for path/to/steps.yaml', () =>
+    inTempDir(async (dir) => {
+      writeFileSync(join(dir, 'steps.yaml'), STATIC_STEP)
+      writeFileSync(join(dir, 'steps.test.yaml'), 'tests:\n  - { name: a, step: a, expect: { exit_code: failure } }\n')
+      expect(await testSteps(join(dir, 'steps.yaml'))).toMatchObject({ code: 1, stdout: '✗ a (a)\n    exit_code: expected "failure", got "success"\n0 passed, 1 failed\n' })
+    }))
+
+  it('fails (exit 2) on a steps file named explicitly that is not there, naming it', async () => {
+    expect(await testSteps('stpes.yaml')).toEqual({ code: 2, stdout: '', stderr: 'test-steps: stpes.yaml: steps file not found\n' })
+  })
+
+  it('fails (exit 2) when a steps file named explicitly has no step tests beside it, naming the path looked for', async () => {
+    expect(await testSteps('test/fixtures/lint/clean.yaml')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'test-steps: test/fixtures/lint/clean.test.yaml: step tests file not found (the tests of test/fixtures/lint/clean.yaml live beside it)\n',
+    })
+  })
+
+  it('refuses a step-tests file given as the steps file, naming the steps file to pass (exit 2)', async () => {
+    expect(await testSteps('steps.test.yaml')).toEqual({ code: 2, stdout: '', stderr: 'test-steps: steps.test.yaml: that is a step-tests file; pass the steps file it tests: steps.yaml\n' })
+    expect(await testSteps('test/fixtures/step-tests/charges.test.yaml')).toMatchObject({
+      code: 2,
+      stderr: 'test-steps: test/fixtures/step-tests/charges.test.yaml: that is a step-tests file; pass the steps file it tests: test/fixtures/step-tests/charges.yaml\n',
+    })
+  })
+
+  it('without an argument, lets the steps.test.yaml beside ./steps.yaml be absent (exit 0), but not ./steps.yaml itself (exit 2)', () =>
+    inTempDir(async (dir) => {
+      expect(await testStepsIn(dir)).toEqual({ code: 2, stdout: '', stderr: 'test-steps: steps.yaml: steps file not found\n' })
+      writeFileSync(join(dir, 'steps.yaml'), STATIC_STEP)
+      expect(await testStepsIn(dir)).toEqual({ code: 0, stdout: 'no step tests: steps.test.yaml does not exist\n0 passed, 0 failed\n', stderr: '' })
+    }))
+
+  it('prints its usage with --help and -h (exit 0), and with an unknown option (exit 2)', async () => {
+    for (const flag of ['--help', '-h']) {
+      const result = await testSteps(flag)
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      expect(result.stdout.startsWith(USAGE_START)).toBe(true)
+      expect(result.stdout).toContain('2 when a file is missing or cannot be read')
+    }
+    const unknown = await testSteps('--bogus')
+    expect(unknown).toMatchObject({ code: 2, stdout: '' })
+    expect(unknown.stderr).toMatch(/^test-steps: Unknown option '--bogus'/)
+    expect(unknown.stderr).toContain(USAGE_START)
+  })
+
+  it('on a steps file that does not parse, prints its parse error alone, inside the file, and runs nothing', async () => {
+    const result = await testSteps('test/fixtures/lint/unclosed.yaml')
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        "test/fixtures/lint/unclosed.yaml:8:9: error: this '[' is never closed: Flow sequence in block collection must be sufficiently indented and end with a ]\n" +
+        'test-steps: fix the errors above first (npm run lint-steps shows them too)\n',
+    })
+    expect(readFileSync(join(ROOT, 'test/fixtures/lint/unclosed.yaml'), 'utf8').trimEnd().split('\n')).toHaveLength(8)
   })
 
   it('refuses to run when the files have errors, printing them', async () => {

@@ -97,9 +97,103 @@ describe('loadConfig', () => {
     expect(registry.files).toHaveLength(2)
   })
 
-  it('points at a $ref that cannot be resolved', async () => {
-    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input:\n      properties:\n        b: { $ref: "#/definitions/nope" }\n' })).toEqual([
-      "steps.yaml:7:20: error: cannot resolve $ref '#/definitions/nope'",
+  it('points at every $ref that cannot be resolved, in the steps file and in the schema files it reaches', async () => {
+    const steps = [
+      'version: 1', //                                          1
+      'steps:', //                                              2
+      '  a:', //                                                3
+      '    exit_code: x', //                                    4
+      '    input:', //                                          5
+      '      type: object', //                                  6
+      '      properties:', //                                   7
+      '        b: { $ref: "#/definitions/nope" }', //           8
+      '        c: { $ref: "#/definitions/nope_either" }', //    9
+      '        d: { $ref: "d.json" }', //                       10
+    ].join('\n')
+    const d = '{\n  "type": "object",\n  "properties": { "e": { "$ref": "#/definitions/e" }, "f": { "$ref": "#/definitions/f" } }\n}'
+    expect(await problemsOf({ 'steps.yaml': steps, 'd.json': d })).toEqual([
+      "d.json:3:34: error: cannot resolve $ref '#/definitions/e'",
+      "d.json:3:70: error: cannot resolve $ref '#/definitions/f'",
+      "steps.yaml:8:20: error: cannot resolve $ref '#/definitions/nope'",
+      "steps.yaml:9:20: error: cannot resolve $ref '#/definitions/nope_either'",
+    ])
+  })
+
+  it('reports the meta-schema errors and the unknown keywords of a schema together, each where it is', async () => {
+    const steps = 'version: 1\nsteps:\n  a:\n    exit_code: x\n    input:\n      type: objekt\n      requried: [x]\n      properties:\n        x: { type: strin, minLenght: 1 }\n'
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      "steps.yaml:6:13: error: invalid input schema: 'type' must be equal to one of the allowed values",
+      "steps.yaml:7:7: error: unknown JSON Schema keyword 'requried' (did you mean 'required'?) (ajv strict mode)",
+      "steps.yaml:9:20: error: invalid input schema: 'properties/x/type' must be equal to one of the allowed values",
+      "steps.yaml:9:27: error: unknown JSON Schema keyword 'minLenght' (did you mean 'minLength'?) (ajv strict mode)",
+    ])
+  })
+
+  it('still checks the valid parts of a step whose format is wrong', async () => {
+    const steps = [
+      'version: 1', //                                          1
+      'steps:', //                                              2
+      '  a:', //                                                3
+      '    transform: "$data +"', //                            4
+      '    http:', //                                           5
+      '      methd: GET', //                                    6
+      '      url: /relative', //                                7
+      '  b:', //                                                8
+      '    output: "status ="', //                              9
+      '    exit_code: x', //                                    10
+    ].join('\n')
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      'steps.yaml:4:24: error: steps.a.transform: JSONata syntax error: Unexpected end of expression',
+      "steps.yaml:6:7: error: unknown key 'methd' in steps.a.http (did you mean 'method'?)",
+      'steps.yaml:7:12: error: steps.a.http.url must be an absolute http(s) URL, such as https://api.example.com/v1/items',
+      'steps.yaml:9:5: error: steps.b.output needs http: output maps the response of an HTTP step',
+      'steps.yaml:9:22: error: steps.b.output: JSONata syntax error: Unexpected end of expression',
+    ])
+  })
+
+  it('reports a step that is not a mapping, or a file that is not one, once and without crashing', async () => {
+    expect(await problemsOf({ 'steps.yaml': 'version: 1\nsteps:\n  a:\n  b:\n    exit_code: x\n' })).toEqual(['steps.yaml:3:3: error: steps.a must be a mapping, not null'])
+    expect(await problemsOf({ 'steps.yaml': '' })).toEqual(['steps.yaml:1:1: error: the file must be a mapping, not null'])
+    expect(await problemsOf({ 'steps.yaml': '- a\n' })).toEqual(['steps.yaml:1:1: error: the file must be a mapping, not a list'])
+  })
+
+  it('reports a $schema other than draft-07, and every unknown format at its value, and checks the rest', async () => {
+    const steps = [
+      'version: 1',
+      'steps:',
+      '  a:',
+      '    exit_code: x',
+      '    input:',
+      '      $schema: "http://json-schema.org/draft-04/schema#"', // 6
+      '      type: object',
+      '      properties:',
+      '        x: { type: string, format: nope }', //               9
+      '        y: { type: string, format: nada }', //               10
+      '      requried: [x]', //                                     11
+    ].join('\n')
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      'steps.yaml:6:16: error: unsupported $schema "http://json-schema.org/draft-04/schema#": input schemas are JSON Schema draft-07 (http://json-schema.org/draft-07/schema#)',
+      'steps.yaml:9:36: error: invalid input schema: unknown format "nope"',
+      'steps.yaml:10:36: error: invalid input schema: unknown format "nada"',
+      "steps.yaml:11:7: error: unknown JSON Schema keyword 'requried' (did you mean 'required'?) (ajv strict mode)",
+    ])
+  })
+
+  it('reports nothing that follows only from a part the format check took out', async () => {
+    const steps = [
+      'version: 1',
+      'steps:',
+      '  a:',
+      '    transform: "$data"',
+      '    http:',
+      '      methd: GET', //  the method meant is unknown: no advice about POST
+      '      url: https://api.example.com/items/{id}',
+      '      params: 5', //   wrong, but there: no "add http.params"
+      '      retry: { max_attempts: 3 }',
+    ].join('\n')
+    expect(await problemsOf({ 'steps.yaml': steps })).toEqual([
+      "steps.yaml:6:7: error: unknown key 'methd' in steps.a.http (did you mean 'method'?)",
+      'steps.yaml:8:15: error: steps.a.http.params must be a string, not a number',
     ])
   })
 
