@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { sign } from '../../src/core/signature.js'
+import { tempDir } from './temp.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const MAIN = join(ROOT, 'dist', 'main.js')
@@ -94,7 +93,7 @@ process.on('exit', () => {
 })
 
 function spawnServer(options: StartOptions) {
-  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'step-runner-test-'))
+  const cwd = options.cwd ?? tempDir('step-runner-test-')
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
     PORT: String(options.port ?? 0),

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
 import { ROOT } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const exec = promisify(execFile)
 
@@ -42,7 +42,7 @@ process.stdout.write(JSON.stringify({ before, after, steps: reloader.current().s
 `
 
 it('keeps memory flat over 1,000 reloads of a config with 100 steps (heap after GC)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'step-runner-memory-'))
+  const dir = tempDir('step-runner-memory-')
   writeFileSync(join(dir, 'steps.yaml'), hundredSteps())
   const { stdout } = await exec(process.execPath, ['--expose-gc', '--input-type=module', '-e', SCRIPT], {
     env: { PATH: process.env['PATH'], DIST: pathToFileURL(join(ROOT, 'dist')).href, STEPS: join(dir, 'steps.yaml') },

@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Pool } from 'undici'
 import { callStep, payloadFor, ROOT, signedBody, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const FIXTURE = join(ROOT, 'test/fixtures/reload')
 
 function copyFixture(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'step-runner-reload-'))
+  const dir = tempDir('step-runner-reload-')
   cpSync(FIXTURE, dir, { recursive: true })
   return dir
 }

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { callStep, ROOT, runServerToExit, startServer } from '../helpers/server.js'
 import { json, startUpstream } from '../helpers/upstream.js'
+import { tempDir } from '../helpers/temp.js'
 
 const run = promisify(execFile)
 
@@ -71,7 +71,7 @@ describe('starting the server', () => {
   })
 
   it('outside production without a key, starts on a saved development key that npm run send uses, and never accepts unsigned requests', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'step-runner-dev-'))
+    const cwd = tempDir('step-runner-dev-')
     const server = await startServer({ cwd, env: { SIGNATURE_KEY: undefined } })
     try {
       const keyFile = join(cwd, '.step-runner', 'dev-signature-key')

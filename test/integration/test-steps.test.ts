@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { ROOT } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const exec = promisify(execFile)
 
@@ -25,7 +25,7 @@ async function testStepsIn(cwd: string, ...args: string[]): Promise<{ code: numb
 
 /** A folder in the system temp dir for one test, removed after it whatever happens. */
 async function inTempDir(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'step-tests-'))
+  const dir = tempDir('step-tests-')
   try {
     await use(dir)
   } finally {
