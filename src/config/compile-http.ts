@@ -113,6 +113,9 @@ function compileUrl(written: string, at: NodePath, ctx: HttpContext, secrets: st
   if (authority === null) return bad(`${describePath(at)} must be an absolute http(s) URL, such as https://api.example.com/v1/items`)
   const rest = parts[0]!.slice(authority[0].length)
   if (parts.length > 1 && rest === '') return bad(`${describePath(at)}: placeholders may be in the path and query only, never in the scheme, host or port`)
+  // Messages name the origin of a failed call: when the environment made
+  // it, it is as secret as the variable.
+  if (envValues.length > 0) secrets.push(parsed.origin)
   return { origin: parsed.origin, parts: [rest === '' || rest.startsWith('/') ? rest : `/${rest}`, ...parts.slice(1)] }
 }
 

@@ -218,7 +218,7 @@ describe('HTTP steps against a real upstream on loopback', () => {
     it('connection refused: retried, then a message that says so', async () => {
       expect((await callStep(server, 'closed_port')).body).toMatchObject({
         exit_code: 'failure',
-        data: { error: { code: 'upstream_failed', message: expect.stringMatching(/^gave up after 3 attempts: connection refused by http:\/\/127\.0\.0\.1:(\d+|\[redacted\])$/), details: { reason: 'connect', attempts: 3 } } },
+        data: { error: { code: 'upstream_failed', message: 'gave up after 3 attempts: connection refused by [redacted]', details: { reason: 'connect', attempts: 3 } } },
       })
     })
 

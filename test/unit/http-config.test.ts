@@ -48,7 +48,7 @@ describe('HTTP step config', () => {
     )
     expect(action.url).toEqual({ origin: 'https://api.example.com', parts: ['/v2/users/', 'id', ''] })
     expect(action.headers).toMatchObject({ authorization: 'Bearer s3cret', 'x-plain': 'literal {braces}' })
-    expect(action.secrets).toEqual(['https://api.example.com/v2', 's3cret', 'Bearer s3cret'])
+    expect(action.secrets).toEqual(['https://api.example.com/v2', 'https://api.example.com', 's3cret', 'Bearer s3cret'])
   })
 
   it('uses ${VAR:-default} when the variable is unset, and never reads a variable value as a placeholder', async () => {
