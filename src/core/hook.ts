@@ -1,4 +1,5 @@
 import { finishAnswer } from './answer.js'
+import { canonicalJsonBytes } from './canonical-json.js'
 import { RequestError, SIGNATURE_ERROR } from './errors.js'
 import type { StepRuntime } from './http-step.js'
 import { scanJson, type JsonKind, type Span } from './json-scan.js'
@@ -78,18 +79,15 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
   if (!isSignatureFormat(signature)) return reject(400, 'signature', SIGNATURE_ERROR)
 
   // The orchestrator signs JSON.stringify(payload) and sends those very
-  // characters: check the signature over the payload as sent first. Only a
-  // payload that its sender reformatted (spaces, other escapes) is parsed and
-  // serialized again to be checked, as the seed server does.
+  // characters: check the signature over the payload as sent. A payload that
+  // its sender reformatted (spaces, other escapes) is checked as
+  // JSON.stringify would write it, as the seed server does, but without
+  // parsing it: nothing is parsed before the signature is known to be right.
   const raw = slice(body.text, body.payload.span)
   let keyIndex = verify(raw, signature)
-  let parsed: unknown
-  if (keyIndex < 0 && !body.asStringified) {
-    parsed = JSON.parse(raw)
-    keyIndex = verify(JSON.stringify(parsed), signature)
-  }
+  if (keyIndex < 0 && !body.asStringified) keyIndex = verify(canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw)), signature)
   if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
-  const payload = (parsed ?? JSON.parse(raw)) as Record<string, unknown>
+  const payload = JSON.parse(raw) as Record<string, unknown>
 
   const context = payload['context']
   if (!isPlainObject(context)) return reject(400, 'malformed', RequestError.contextNotObject)

@@ -8,8 +8,8 @@ export function sign(payloadJson: string, key: string): string {
   return createHash('sha256').update(payloadJson, 'utf8').update(key, 'utf8').digest('hex')
 }
 
-/** Returns the index of the key that signed the payload, or -1. */
-export type Verifier = (payloadJson: string, signature: unknown) => number
+/** Returns the index of the key that signed the payload (its JSON, as text or UTF-8 bytes), or -1. */
+export type Verifier = (payloadJson: string | Uint8Array, signature: unknown) => number
 
 // Checked before decoding: Buffer.from(hex, 'hex') stops silently at the first
 // bad character, so "abc…zz" would otherwise compare as a shorter digest.
@@ -27,7 +27,7 @@ export function createVerifier(keys: readonly string[]): Verifier {
     if (typeof signature !== 'string' || !SIGNATURE_FORMAT.test(signature)) return -1
     const given = Buffer.from(signature, 'hex')
     // Hash the payload once; each key only extends a copy of that state.
-    const prefix = createHash('sha256').update(payloadJson, 'utf8')
+    const prefix = typeof payloadJson === 'string' ? createHash('sha256').update(payloadJson, 'utf8') : createHash('sha256').update(payloadJson)
     let matched = -1
     // Every key is compared, matched or not, so timing tells nothing of which.
     for (let i = 0; i < keyBytes.length; i++) {
