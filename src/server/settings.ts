@@ -14,9 +14,13 @@ export interface Settings {
   readonly bodyLimit: number
   /** How long a shutdown waits for in-flight requests before cancelling them. */
   readonly shutdownTimeoutMs: number
+  /** Time allowed to receive a whole request, headers and body. */
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly connectionTimeoutMs: number
+  /** Open connections accepted at once; undefined: derived from the descriptor limit at start-up; 0: no cap. */
+  readonly maxConnections: number | undefined
+  readonly listenBacklog: number
   readonly overload: {
     readonly maxEventLoopDelayMs: number
     readonly maxEventLoopUtilization: number
@@ -43,6 +47,8 @@ export const ENVIRONMENT = [
   'REQUEST_TIMEOUT_MS',
   'KEEP_ALIVE_TIMEOUT_MS',
   'CONNECTION_TIMEOUT_MS',
+  'MAX_CONNECTIONS',
+  'LISTEN_BACKLOG',
   'MAX_EVENT_LOOP_DELAY_MS',
   'MAX_EVENT_LOOP_UTILIZATION',
   'MAX_HEAP_USED_BYTES',
@@ -80,9 +86,12 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
-    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1, 3_600_000),
     keepAliveTimeoutMs: read.integer('KEEP_ALIVE_TIMEOUT_MS', 72_000, 1, 3_600_000),
     connectionTimeoutMs: read.integer('CONNECTION_TIMEOUT_MS', 300_000, 1, 3_600_000),
+    maxConnections: read.optionalInteger('MAX_CONNECTIONS', 0, 10_000_000),
+    // The kernel caps it at net.core.somaxconn.
+    listenBacklog: read.integer('LISTEN_BACKLOG', 2048, 1, 65_535),
     overload: {
       maxEventLoopDelayMs: read.integer('MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
       maxEventLoopUtilization: read.fraction('MAX_EVENT_LOOP_UTILIZATION', 0.98),
@@ -102,11 +111,14 @@ function reader(env: NodeJS.ProcessEnv, errors: string[]) {
   return {
     text: (name: string, fallback: string): string => raw(name) ?? fallback,
     integer(name: string, fallback: number, min: number, max: number): number {
+      return this.optionalInteger(name, min, max) ?? fallback
+    },
+    optionalInteger(name: string, min: number, max: number): number | undefined {
       const value = raw(name)
-      if (value === undefined) return fallback
+      if (value === undefined) return undefined
       if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
         errors.push(`${name} must be a whole number from ${min} to ${max}; got '${value}'`)
-        return fallback
+        return undefined
       }
       return Number(value)
     },
