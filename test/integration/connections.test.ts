@@ -143,7 +143,10 @@ describe.skipIf(!linux)('running out of file descriptors (ulimit -n 256)', () =>
       const reload = await logged(server, 'config reload failed')
       expect(JSON.stringify(reload['errors'])).toContain('EMFILE')
       expect(await staticStep.finish()).toEqual({ status: 200, body: { exit_code: 'success' } })
-      expect(await httpStep.finish()).toMatchObject({ status: 200, body: { exit_code: 'failure', data: { error: { code: 'upstream_failed' } } } })
+      expect(await httpStep.finish()).toMatchObject({
+        status: 200,
+        body: { exit_code: 'failure', data: { error: { code: 'upstream_failed', message: expect.stringContaining('step-runner is out of file descriptors (EMFILE)'), details: { reason: 'connect' } } } },
+      })
       expect(upstream.seen('/slow')).toHaveLength(0)
       expect(server.process.exitCode).toBeNull()
 
