@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
@@ -9,11 +8,14 @@ import { formatDiagnostic } from './config/diagnostics.js'
 import { createVerifier } from './core/signature.js'
 import { buildAdminApp, buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
+import { listen, type Listening } from './server/connections.js'
+import { memoryUsageSurvivesEmfile } from './server/descriptors.js'
 import { createInFlight } from './server/in-flight.js'
 import { createMetrics } from './server/metrics.js'
 import { createRedactor } from './server/redact.js'
 import { createReloader, type Reloader } from './server/reloader.js'
 import { readSettings } from './server/settings.js'
+import { stopServing } from './server/shutdown.js'
 import { watchFiles, type FileWatch } from './server/watch-files.js'
 import { runStepTestsOf } from './step-tests/run-file.js'
 import { createUpstream } from './upstream/undici-upstream.js'
@@ -99,37 +101,29 @@ async function main(): Promise<number> {
   // SIGHUP reloads in every mode; close-with-grace is told to leave it alone.
   process.on('SIGHUP', () => void reloader!.reload('SIGHUP'))
 
-  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (their
-  // outbound calls included) for up to SHUTDOWN_TIMEOUT_MS, then cancel what
-  // is left, close the dispatcher and exit 0. A second signal exits at once.
+  // SIGTERM/SIGINT: stop accepting, answer 503 to requests arriving on open
+  // connections, let in-flight requests finish (their outbound calls
+  // included) for up to SHUTDOWN_TIMEOUT_MS, then cancel what is left, close
+  // the dispatcher and exit 0. A second signal exits at once.
+  let listening: Listening | undefined
   closeWithGrace(
-    { delay: settings.shutdownTimeoutMs + 5_000, skip: ['SIGHUP'], logger: { error: (m: unknown) => app.log.error(m) } },
+    // The last resort, should anything hang: SHUTDOWN_TIMEOUT_MS + 1 s is the promise.
+    { delay: settings.shutdownTimeoutMs + 1_000, skip: ['SIGHUP'], logger: { error: (m: unknown) => app.log.error(m) } },
     async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'unexpected error: shutting down')
       ready = false
       app.log.info({ signal, in_flight: inFlight.count() }, 'shutting down')
       watch?.close()
-      // Stops listening; fastify answers 503 to requests still arriving on
-      // open connections. Idle keep-alive connections are closed as they
-      // appear, so only in-flight requests hold the shutdown. Once none has
-      // been in flight for two looks in a row, what is left are connections
-      // with no request at all (Node does not count those as idle): close them.
-      let closedFully = false
-      const closed = app.close().then(() => (closedFully = true))
-      const deadline = Date.now() + settings.shutdownTimeoutMs
-      let quiet = 0
-      while (!closedFully && Date.now() < deadline) {
-        quiet = inFlight.count() === 0 ? quiet + 1 : 0
-        if (quiet >= 2) app.server.closeAllConnections()
-        else app.server.closeIdleConnections()
-        await Promise.race([closed, sleep(50)])
-      }
-      if (!closedFully) {
-        app.log.warn({ in_flight: inFlight.count() }, 'shutdown timeout: cancelling the requests still running')
-        shutdown.abort(new Error('the server is shutting down'))
-        await Promise.race([inFlight.drained(), sleep(1_000)])
-        app.server.closeAllConnections()
-        await closed
+      if (listening === undefined) await app.close()
+      else {
+        await stopServing({
+          app,
+          connections: listening.connections,
+          inFlight,
+          timeoutMs: settings.shutdownTimeoutMs,
+          cancel: () => shutdown.abort(new Error('the server is shutting down')),
+          log: app.log,
+        })
       }
       await admin?.close()
       await dispatcher.close()
@@ -139,11 +133,21 @@ async function main(): Promise<number> {
 
   const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready }, app.log)
   const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
-  const url = await app.listen({ port: settings.port, host: settings.host })
+  listening = await listen(app, settings)
+  memoryUsageSurvivesEmfile(listening.outOfDescriptors)
   ready = true
   const registry = reloader.current()
   app.log.info(
-    { url, ...(adminUrl === undefined ? {} : { admin_url: adminUrl }), steps: registry.steps.size, config: registry.hash, file: settings.stepsFile, watching: dev },
+    {
+      url: listening.url,
+      ...(adminUrl === undefined ? {} : { admin_url: adminUrl }),
+      steps: registry.steps.size,
+      config: registry.hash,
+      file: settings.stepsFile,
+      watching: dev,
+      max_connections: listening.maxConnections,
+      fd_limit: listening.descriptorLimit,
+    },
     `serving ${registry.steps.size} steps from ${settings.stepsFile}${dev ? ', reloading on save' : ''}`,
   )
   if (dev) void reportStepTests(settings.stepsFile, app.log)

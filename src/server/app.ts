@@ -27,13 +27,21 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // request_id, and a child per request costs more than the line itself.
     childLoggerFactory: (logger) => logger,
     bodyLimit: limits.bodyLimit,
-    // Node's request timeout is off by default in fastify: a caller that never
-    // finishes sending would hold its connection forever.
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
-    // Node checks request timeouts every 30 s by default: too coarse for them to mean much.
-    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.requestTimeoutMs / 2))) },
+    http: {
+      // REQUEST_TIMEOUT_MS bounds the whole request, headers and body, from
+      // its first byte: Node's check, on a timer, costs no request anything.
+      // Both are given here because Node fixes headersTimeout when the server
+      // is created (at 60 s by default) and, where it is the longer of the
+      // two, swaps them: fastify's requestTimeout alone then bounds only the
+      // headers, and the body gets 60 s.
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.requestTimeoutMs,
+      // Node checks every 30 s by default: too coarse for the timeout to mean much.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.requestTimeoutMs / 2))),
+    },
     return503OnClosing: true,
   })
   acceptJsonBodies(app, limits.maxJsonDepth)

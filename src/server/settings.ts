@@ -21,9 +21,13 @@ export interface Settings {
   readonly admin: { readonly port: number; readonly host: string } | undefined
   /** How long a shutdown waits for in-flight requests before cancelling them. */
   readonly shutdownTimeoutMs: number
+  /** Time allowed to receive a whole request, headers and body. */
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly connectionTimeoutMs: number
+  /** Open connections accepted at once; undefined: derived from the descriptor limit at start-up; 0: no cap. */
+  readonly maxConnections: number | undefined
+  readonly listenBacklog: number
   readonly overload: {
     readonly maxEventLoopDelayMs: number
     readonly maxEventLoopUtilization: number
@@ -52,6 +56,8 @@ export const ENVIRONMENT = [
   'REQUEST_TIMEOUT_MS',
   'KEEP_ALIVE_TIMEOUT_MS',
   'CONNECTION_TIMEOUT_MS',
+  'MAX_CONNECTIONS',
+  'LISTEN_BACKLOG',
   'MAX_EVENT_LOOP_DELAY_MS',
   'MAX_EVENT_LOOP_UTILIZATION',
   'MAX_HEAP_USED_BYTES',
@@ -93,9 +99,12 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     maxAnswerBytes: read.integer('MAX_ANSWER_BYTES', DEFAULT_LIMITS.maxAnswerBytes, 1024, 1024 * 1024 * 1024),
     admin: adminPort === undefined ? undefined : { port: adminPort, host: read.text('ADMIN_HOST', host) },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
-    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1, 3_600_000),
     keepAliveTimeoutMs: read.integer('KEEP_ALIVE_TIMEOUT_MS', 72_000, 1, 3_600_000),
     connectionTimeoutMs: read.integer('CONNECTION_TIMEOUT_MS', 300_000, 1, 3_600_000),
+    maxConnections: read.optionalInteger('MAX_CONNECTIONS', 0, 10_000_000),
+    // The kernel caps it at net.core.somaxconn.
+    listenBacklog: read.integer('LISTEN_BACKLOG', 2048, 1, 65_535),
     overload: {
       maxEventLoopDelayMs: read.integer('MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
       maxEventLoopUtilization: read.fraction('MAX_EVENT_LOOP_UTILIZATION', 0.98),
@@ -142,13 +151,7 @@ function reader(env: NodeJS.ProcessEnv, errors: string[]) {
       return Number(value)
     },
     integer(name: string, fallback: number, min: number, max: number): number {
-      const value = raw(name)
-      if (value === undefined) return fallback
-      if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-        errors.push(`${name} must be a whole number from ${min} to ${max}; got '${value}'`)
-        return fallback
-      }
-      return Number(value)
+      return this.optionalInteger(name, min, max) ?? fallback
     },
     fraction(name: string, fallback: number): number {
       const value = raw(name)

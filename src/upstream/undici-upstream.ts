@@ -165,6 +165,11 @@ function networkFailure(err: unknown, url: string): Attempt {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return { kind: 'failed', reason: 'connect', message: `cannot resolve the host of ${origin}`, retryable: true }
+    case 'EMFILE':
+    case 'ENFILE':
+      // Out of file descriptors (the error can name whatever file undici was
+      // opening): a later attempt may find one free.
+      return { kind: 'failed', reason: 'connect', message: `cannot connect to ${origin}: step-runner is out of file descriptors (${code})`, retryable: true }
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { kind: 'failed', reason: 'timeout', message: `timeout connecting to ${origin}`, retryable: true }
     case 'ECONNRESET':

@@ -27,6 +27,8 @@ export interface StartOptions {
   readonly args?: readonly string[]
   /** Listen here and poll /healthz, for runs whose logs do not say where they listen (LOG_LEVEL=warn). */
   readonly port?: number
+  /** Run the server with this limit of open files (`ulimit -n` in a shell that then execs node). */
+  readonly fileLimit?: number
 }
 
 /** Starts dist/main.js on a free loopback port and waits until it listens. */
@@ -106,7 +108,12 @@ function spawnServer(options: StartOptions) {
     if (v === undefined) delete env[k]
     else env[k] = v
   }
-  const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const argv = [MAIN, ...(options.args ?? [])]
+  const child =
+    options.fileLimit === undefined
+      ? spawn(process.execPath, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : // exec: the shell becomes node, so signals reach the server itself.
+        spawn('/bin/sh', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const stdout: string[] = []
   const stderr: string[] = []
   child.stdout.setEncoding('utf8').on('data', (d: string) => stdout.push(d))

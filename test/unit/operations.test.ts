@@ -58,6 +58,14 @@ describe('settings', () => {
     expect(readSettings({})).toMatchObject({ ok: true, settings: { port: 3000, host: '0.0.0.0', bodyLimit: 1048576, metrics: true, shutdownTimeoutMs: 10000, signatureKeys: undefined } })
   })
 
+  it('leaves MAX_CONNECTIONS to be derived at start-up unless it is set; 0 is no cap', () => {
+    expect(readSettings({})).toMatchObject({ ok: true, settings: { maxConnections: undefined, listenBacklog: 2048, requestTimeoutMs: 30000 } })
+    expect(readSettings({ MAX_CONNECTIONS: '0' })).toMatchObject({ ok: true, settings: { maxConnections: 0 } })
+    expect(readSettings({ MAX_CONNECTIONS: '5000', LISTEN_BACKLOG: '100' })).toMatchObject({ ok: true, settings: { maxConnections: 5000, listenBacklog: 100 } })
+    expect(readSettings({ MAX_CONNECTIONS: 'many' })).toEqual({ ok: false, errors: ["MAX_CONNECTIONS must be a whole number from 0 to 10000000; got 'many'"] })
+    expect(readSettings({ LISTEN_BACKLOG: '0' })).toEqual({ ok: false, errors: ["LISTEN_BACKLOG must be a whole number from 1 to 65535; got '0'"] })
+  })
+
   it('splits SIGNATURE_KEY on commas', () => {
     expect(readSettings({ SIGNATURE_KEY: ' k1 , k2 ' })).toMatchObject({ ok: true, settings: { signatureKeys: ['k1', 'k2'] } })
   })
@@ -79,6 +87,7 @@ describe('settings', () => {
       REQUEST_TIMEOUT_MS: settings.settings.requestTimeoutMs,
       KEEP_ALIVE_TIMEOUT_MS: settings.settings.keepAliveTimeoutMs,
       CONNECTION_TIMEOUT_MS: settings.settings.connectionTimeoutMs,
+      LISTEN_BACKLOG: settings.settings.listenBacklog,
       MAX_EVENT_LOOP_DELAY_MS: settings.settings.overload.maxEventLoopDelayMs,
       MAX_EVENT_LOOP_UTILIZATION: settings.settings.overload.maxEventLoopUtilization,
       MAX_HEAP_USED_BYTES: settings.settings.overload.maxHeapUsedBytes,
