@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { hookRoute, type HookRouteOptions } from './hook-route.js'
 import { acceptJsonBodies, answerClientError } from './json-body.js'
@@ -43,6 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.requestTimeoutMs / 2))),
     },
     return503OnClosing: true,
+    clientErrorHandler: answerBrokenRequest(limits.requestTimeoutMs),
   })
   acceptJsonBodies(app, limits.maxJsonDepth)
 
@@ -95,6 +97,29 @@ function healthRoutes(app: FastifyInstance, options: { readonly config: AppOptio
       const { contentType, body } = await options.metrics.render()!
       return reply.type(contentType).send(body)
     })
+  }
+}
+
+/**
+ * Requests that Node's parser refuses before fastify sees them: a request not
+ * received in full within REQUEST_TIMEOUT_MS (408), headers too large (431),
+ * anything else malformed (400). Answered in the same `{"error": ...}` shape
+ * as every other refusal, then the connection is closed. Node attaches the
+ * raw bytes received to these errors; they are never logged.
+ */
+function answerBrokenRequest(requestTimeoutMs: number) {
+  return function (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const [status, reason, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', `the request was not received in full within REQUEST_TIMEOUT_MS (${requestTimeoutMs} ms)`]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+          : [400, 'Bad Request', 'the request is not valid HTTP/1.1']
+    this.log.debug({ status, error: err.code }, 'client error')
+    const body = JSON.stringify({ error: message })
+    if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+    socket.destroy()
   }
 }
 

@@ -34,6 +34,9 @@ export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number): vo
  * Past DRAIN_LIMIT, it just hangs up.
  */
 export function answerClientError(error: FastifyError, request: FastifyRequest, reply: FastifyReply, bodyLimit: number): void {
+  // The connection is gone (a request timeout closed it, or the caller left):
+  // there is no one to answer, and the timeout has its own log line.
+  if (request.raw.socket?.destroyed === true) return
   const status = error.statusCode ?? 400
   request.log.info({ status, error: error.code }, 'request refused')
   const answer = () => void reply.code(status).send({ error: clientMessage(error, request, bodyLimit) })

@@ -178,7 +178,10 @@ describe('REQUEST_TIMEOUT_MS', () => {
       socket.destroy()
       expect(closed).toBe(true)
       expect(received).toMatch(/^HTTP\/1\.1 408 /)
+      expect(received).toContain('{"error":"the request was not received in full within REQUEST_TIMEOUT_MS (500 ms)"}')
       expect(await logged(server, 'request timed out')).toMatchObject({ status: 408 })
+      // One line for it, not a second one claiming a refused body.
+      expect(server.output().stdout).not.toContain('"msg":"request refused"')
     } finally {
       await server.stop()
     }
