@@ -8,8 +8,8 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -84,6 +84,32 @@ const scenarios = [
   { name: 'payload 1 MB', body: sizedBody(1024 * 1024), bytes: true },
 ].filter((s) => values.only === undefined || s.name.includes(values.only))
 
+/**
+ * Unsigned bodies of about 1 MB shaped to cost a server the most: what an
+ * attacker without the key can make it spend per request. The first ones are
+ * written as JSON.stringify writes (as the orchestrator sends); the
+ * "reformatted" ones have spaces, which make step-runner write the payload
+ * again as JSON.stringify would before it can check the signature.
+ */
+function unsigned(data) {
+  return `{"payload":{"context":{"step_name":"step_a"},"data":${data}},"signature":"${'5ca1ab1e'.repeat(8)}"}`
+}
+function repeated(unit, separator = ',') {
+  const count = Math.floor((1024 * 1024) / (unit.length + separator.length))
+  return `[${Array(count).fill(unit).join(separator)}]`
+}
+const deepest = `${'['.repeat(995)}${']'.repeat(995)}`
+const refusals = [
+  { name: 'nested 500,000 levels', body: unsigned(`${'['.repeat(500_000)}${']'.repeat(500_000)}`) },
+  { name: '"constructor" keys', body: unsigned(repeated('{"constructor":{"a":1}}')) },
+  { name: 'empty objects', body: unsigned(repeated('{}')) },
+  { name: 'numbers', body: unsigned(repeated('0')) },
+  { name: 'nested 998 levels, repeated', body: unsigned(repeated(deepest)) },
+  { name: 'empty objects, reformatted', body: unsigned(repeated('{}', ', ')), reformatted: true },
+  { name: 'numbers as 1.0, reformatted', body: unsigned(repeated('1.0', ', ')), reformatted: true },
+  { name: 'keys out of order, reformatted', body: unsigned(repeated('{"1":0,"0":0}', ', ')), reformatted: true },
+].filter((s) => values.only === undefined || `unsigned ${s.name}`.includes(values.only))
+
 const children = []
 /**
  * Starts a server on a free port and waits until it answers. Its output goes
@@ -156,7 +182,9 @@ async function latency(url, scenario, count) {
 }
 
 function bodyFile(scenario) {
-  const file = join(tmpdir(), `bench-body-${createHash('sha1').update(scenario.body).digest('hex')}.json`)
+  // Beside the results (not committed), so that a run leaves nothing in the system's temporary folder.
+  mkdirSync(join(BENCH, 'results', 'bodies'), { recursive: true })
+  const file = join(BENCH, 'results', 'bodies', `${createHash('sha1').update(scenario.body).digest('hex')}.json`)
   writeFileSync(file, scenario.body)
   return file
 }
@@ -209,8 +237,50 @@ async function main() {
       process.stderr.write(`round ${round}: ${scenario.name} / ${server.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms${r.errors ? `, ${r.errors} errors` : ''}\n`)
     }
   }
-  report(runs)
+  const refused = []
+  if (refusals.length > 0) {
+    process.stderr.write(`unsigned 1 MB bodies: ${refusals.length} shapes x ${servers.length} servers, ${quick ? 10 : 40} requests each\n`)
+    for (const shape of refusals) {
+      for (const server of servers) {
+        const r = await refusalCost(server, shape, quick ? 10 : 40)
+        refused.push({ shape: shape.name, reformatted: shape.reformatted === true, server: server.name, ...r })
+        process.stderr.write(`unsigned ${shape.name} / ${server.name}: ${r.ms.toFixed(1)} ms of CPU each, answers ${JSON.stringify(r.statuses)}\n`)
+      }
+    }
+  }
+  report(runs, refused)
   if (values.profile) await profileSummary(servers[0].child)
+}
+
+/** CPU time (user + system) of a process, in ms, from /proc. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/**
+ * What refusing one body costs a server: its CPU time over `count` requests
+ * sent one at a time (the clock is the kernel's, in ticks of 10 ms: over
+ * many requests that is precise enough).
+ */
+async function refusalCost(server, shape, count) {
+  const file = bodyFile(shape)
+  const args = [join(BENCH, 'refuse.mjs'), `${server.url}/hook`, String(count), file]
+  const [cmd, argv] = onCore(1, process.execPath, args)
+  const before = cpuMs(server.child.pid)
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  if (code !== 0) throw new Error(`refusal probe exited with ${code}`)
+  return { ms: (cpuMs(server.child.pid) - before) / count, statuses: JSON.parse(out) }
 }
 
 /** Stops step-runner gracefully so that it writes its CPU profile, and prints the top self times. */
@@ -235,7 +305,7 @@ async function profileSummary(child) {
   for (const [key, n] of top) process.stdout.write(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${key}\n`)
 }
 
-function report(runs) {
+function report(runs, refused) {
   const rows = []
   const summary = {}
   for (const scenario of scenarios) {
@@ -288,6 +358,21 @@ function report(runs) {
   }
   const big = summary['payload 1 MB']
   if (big) target('1 MB payloads, MB/s vs ceiling', (big['step-runner'].mbps / big.ceiling.mbps).toFixed(2), '>= 0.8', big['step-runner'].mbps / big.ceiling.mbps >= 0.8)
+
+  if (refused.length > 0) {
+    const names = [...new Set(refused.map((r) => r.shape))]
+    const at = (shape, server) => refused.find((r) => r.shape === shape && r.server === server)
+    const rows = names.map((shape) => {
+      const sr = at(shape, 'step-runner')
+      const cells = ['step-runner', 'ceiling', 'seed'].map((server) => at(shape, server)?.ms.toFixed(1) ?? '')
+      return [shape, ...cells, (at(shape, 'ceiling').ms / Math.max(sr.ms, 0.1)).toFixed(1), Object.keys(sr.statuses).join(', ')]
+    })
+    table += `\n\nUnsigned 1 MB bodies: server CPU time to refuse one, in ms:\n\n| body | step-runner | ceiling | seed | ceiling / step-runner | step-runner answers |\n| --- | --- | --- | --- | --- | --- |\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}`
+    const worst = (reformatted) => Math.max(...refused.filter((r) => r.server === 'step-runner' && r.reformatted === reformatted).map((r) => r.ms))
+    target('unsigned 1 MB body, worst case, as JSON.stringify writes it', worst(false).toFixed(1), '<= 10 ms', worst(false) <= 10, ' ms')
+    if (refused.some((r) => r.reformatted)) target('unsigned 1 MB body, worst case, reformatted', worst(true).toFixed(1), '<= 10 ms', worst(true) <= 10, ' ms')
+    summary['unsigned 1 MB bodies'] = refused
+  }
 
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`
   const settings = `${rounds} round(s) x ${duration} s per run, ${connections} connections, medians over rounds; ${canPin ? 'servers pinned to CPU 0, autocannon to CPU 1' : 'not pinned'}`

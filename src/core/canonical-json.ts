@@ -133,6 +133,9 @@ export function canonicalJsonBytes(text: string): Buffer | undefined {
       while (end < length && isNumberChar(text.charCodeAt(end))) end++
       if (isShortest(text, i, end)) {
         write(text, i, end)
+      } else if (isShortest(text, i, trimZeros(text, i, end))) {
+        // 1.50 and 1.0 are 1.5 and 1: the same digits, less the zeros at the end.
+        write(text, i, trimZeros(text, i, end))
       } else {
         const canonical = JSON.stringify(Number(text.slice(i, end)))
         write(canonical, 0, canonical.length)
@@ -319,6 +322,17 @@ function isShortest(text: string, start: number, end: number): boolean {
   let first = fraction
   while (text.charCodeAt(first) === 48) first++
   return first - fraction <= 5 && end - first <= 15
+}
+
+/** The end of a decimal without an exponent, less its fraction's trailing zeros (and the point, when nothing is left after it). */
+function trimZeros(text: string, start: number, end: number): number {
+  let point = start
+  while (point < end && text.charCodeAt(point) !== 46) point++
+  if (point === end) return end
+  for (let k = point + 1; k < end; k++) if (!isDigit(text.charCodeAt(k))) return end
+  let last = end
+  while (last > point + 1 && text.charCodeAt(last - 1) === 48) last--
+  return last === point + 1 ? point : last
 }
 
 function isDigit(c: number): boolean {

@@ -299,6 +299,16 @@ function newStringState(): StringState {
 /** From an opening quote at `i`: the offset after the closing quote, or -1. */
 function skipString(text: string, i: number, s: StringState): number {
   s.escaped = false
+  // Most strings (keys, short values) are short and plain: a loop over their
+  // characters beats three searches. Longer ones, or any with an escape or a
+  // control character, take the searches below. The cached positions stay
+  // right: each is only ever the next one at or after where it was searched.
+  const short = Math.min(i + 33, text.length)
+  for (let k = i + 1; k < short; k++) {
+    const c = text.charCodeAt(k)
+    if (c === C.quote) return k + 1
+    if (c === C.backslash || c < C.space) break
+  }
   let j = i + 1
   for (;;) {
     if (s.nextQuote !== -1 && s.nextQuote < j) s.nextQuote = text.indexOf('"', j)
