@@ -101,19 +101,55 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
   let pendingConstructor = false
   let kind: JsonKind = 'literal'
   let spaced = false
+  // After '{' or an object's ',': a key and its colon come before the value.
+  let expectKey = false
   let c = 0
   // Everything is inline and `i` is a plain local, never captured by a
   // closure: that is what keeps this at a few ns per token.
   let i = text.charCodeAt(0) === C.bom ? 1 : 0
   if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
+    spaced = true
+    i = skipSpace(text, i)
+  }
+
+  // Scan a value (after its key, in an object), then whatever may follow it in its container.
+  value: for (;;) {
+    c = text.charCodeAt(i)
+    if (expectKey) {
+      expectKey = false
+      if (c !== C.quote) return unexpected(text, i, ': expected a "key"')
+      const start = i
+      const end = skipString(text, i, strings)
+      if (end < 0) return stringFailure(text, i, strings)
+      i = end
+      if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
         spaced = true
         i = skipSpace(text, i)
         c = text.charCodeAt(i)
       }
-
-  // Scan a value, then whatever may follow it in its container.
-  value: for (;;) {
-    c = text.charCodeAt(i)
+      if (c !== C.colon) return unexpected(text, i, ": expected ':' after a key")
+      i++
+      if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
+        spaced = true
+        i = skipSpace(text, i)
+      }
+      // Every name that matters is at least 7 characters long.
+      if (end - start >= 9) {
+        const escaped = strings.escaped
+        if (forbiddenAt < 0 && (keyIs(text, start, end, escaped, '__proto__') || (stack[depth] === CONSTRUCTOR_OBJECT && keyIs(text, start, end, escaped, 'prototype')))) forbiddenAt = start
+        if (keyIs(text, start, end, escaped, 'constructor')) pendingConstructor = true
+        if (depth === 1) {
+          for (const name of wanted) {
+            if (keyIs(text, start, end, escaped, name)) {
+              memberName = name
+              memberStart = i
+              break
+            }
+          }
+        }
+      }
+      c = text.charCodeAt(i)
+    }
     if (c === C.quote) {
       const end = skipString(text, i, strings)
       if (end < 0) return stringFailure(text, i, strings)
@@ -131,48 +167,13 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
         i = skipSpace(text, i)
         c = text.charCodeAt(i)
       }
-      if (c === (isObject ? C.closeBrace : C.close)) {
-        i++
-        depth--
-        kind = isObject ? 'object' : 'array'
-      } else if (!isObject) {
-        continue value
-      } else {
-        // A key, its colon, and on to the value.
-        if (c !== C.quote) return unexpected(text, i, ': expected a "key"')
-        const start = i
-        const end = skipString(text, i, strings)
-        if (end < 0) return stringFailure(text, i, strings)
-        i = end
-        if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        if (c !== C.colon) return unexpected(text, i, ": expected ':' after a key")
-        i++
-        if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        // Every name that matters is at least 7 characters long.
-        if (end - start >= 9) {
-          const escaped = strings.escaped
-          if (forbiddenAt < 0 && (keyIs(text, start, end, escaped, '__proto__') || (stack[depth] === CONSTRUCTOR_OBJECT && keyIs(text, start, end, escaped, 'prototype')))) forbiddenAt = start
-          if (keyIs(text, start, end, escaped, 'constructor')) pendingConstructor = true
-          if (depth === 1) {
-            for (const name of wanted) {
-              if (keyIs(text, start, end, escaped, name)) {
-                memberName = name
-                memberStart = i
-                break
-              }
-            }
-          }
-        }
+      if (c !== (isObject ? C.closeBrace : C.close)) {
+        expectKey = isObject
         continue value
       }
+      i++
+      depth--
+      kind = isObject ? 'object' : 'array'
     } else if (c === C.minus || (c >= C.zero && c <= C.nine)) {
       if (c === C.minus) c = text.charCodeAt(++i)
       if (c === C.zero) c = text.charCodeAt(++i)
@@ -203,15 +204,6 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
 
     // After a complete value: close containers, or go on to the next item.
     for (;;) {
-      if (depth === 0) {
-        if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        if (i < length) return fail(text, i, `unexpected ${describeChar(c)} after the JSON value`)
-        return { ok: true, top: kind, members, forbiddenAt, depth: deepest, asStringified: !spaced && !strings.reformatted }
-      }
       if (depth === 1 && memberName !== undefined) {
         members.set(memberName, { span: { start: memberStart, end: i }, kind })
         memberName = undefined
@@ -221,46 +213,18 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
         i = skipSpace(text, i)
         c = text.charCodeAt(i)
       }
+      if (depth === 0) {
+        if (i < length) return fail(text, i, `unexpected ${describeChar(c)} after the JSON value`)
+        return { ok: true, top: kind, members, forbiddenAt, depth: deepest, asStringified: !spaced && !strings.reformatted }
+      }
       const container = stack[depth]!
       if (c === C.comma) {
         i++
         if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        if (container === ARRAY) continue value
-        if (c !== C.quote) return unexpected(text, i, ': expected a "key"')
-        const start = i
-        const end = skipString(text, i, strings)
-        if (end < 0) return stringFailure(text, i, strings)
-        i = end
-        if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        if (c !== C.colon) return unexpected(text, i, ": expected ':' after a key")
-        i++
-        if ((c = text.charCodeAt(i)) <= C.space && isSpace(c)) {
-        spaced = true
-        i = skipSpace(text, i)
-        c = text.charCodeAt(i)
-      }
-        if (end - start >= 9) {
-          const escaped = strings.escaped
-          if (forbiddenAt < 0 && (keyIs(text, start, end, escaped, '__proto__') || (container === CONSTRUCTOR_OBJECT && keyIs(text, start, end, escaped, 'prototype')))) forbiddenAt = start
-          if (keyIs(text, start, end, escaped, 'constructor')) pendingConstructor = true
-          if (depth === 1) {
-            for (const name of wanted) {
-              if (keyIs(text, start, end, escaped, name)) {
-                memberName = name
-                memberStart = i
-                break
-              }
-            }
-          }
+          spaced = true
+          i = skipSpace(text, i)
         }
+        expectKey = container !== ARRAY
         continue value
       }
       if (c === (container === ARRAY ? C.close : C.closeBrace)) {

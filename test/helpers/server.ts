@@ -136,8 +136,12 @@ export interface Answer {
 }
 
 /** POSTs a raw body to /hook and reads the answer. */
-export async function post(server: { url: string }, body: string | Buffer, contentType: string | undefined = 'application/json'): Promise<Answer> {
-  const headers: Record<string, string> = contentType === undefined ? {} : { 'content-type': contentType }
+export function post(server: { url: string }, body: string | Buffer, contentType: string | undefined = 'application/json'): Promise<Answer> {
+  return postWith(server, body, contentType === undefined ? {} : { 'content-type': contentType })
+}
+
+/** POSTs a raw body to /hook with exactly these headers, and reads the answer. */
+export async function postWith(server: { url: string }, body: string | Buffer, headers: Record<string, string>): Promise<Answer> {
   const response = await request(`${server.url}/hook`, { method: 'POST', headers, body })
   const text = await response.body.text()
   let parsed: unknown

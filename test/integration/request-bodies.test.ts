@@ -1,22 +1,13 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { payloadFor, post, ROOT, signedBody, startServer, type Answer, type RunningServer } from '../helpers/server.js'
+import { payloadFor, post, postWith, ROOT, signedBody, startServer, type Answer, type RunningServer } from '../helpers/server.js'
 
 const BODY_LIMIT = 64 * 1024
 
-/** POSTs bytes with the headers given, to /hook. */
-async function send(server: { url: string }, body: Buffer | string, headers: Record<string, string>): Promise<Answer> {
-  const response = await request(`${server.url}/hook`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })
-  const text = await response.body.text()
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    parsed = undefined
-  }
-  return { status: response.statusCode, headers: response.headers, body: parsed, text }
+/** POSTs bytes as JSON, with more headers. */
+function send(server: { url: string }, body: Buffer | string, headers: Record<string, string>): Promise<Answer> {
+  return postWith(server, body, { 'content-type': 'application/json', ...headers })
 }
 
 /** No answer quotes what it was sent: every message is printable ASCII or common text. */
