@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sign } from '../../src/core/signature.js'
-import { callStep, post, ROOT, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
+import { callStep, post, ROOT, runServerToExit, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { logged, logLines, metricsText, sample } from '../helpers/logs.js'
 
@@ -127,6 +127,24 @@ describe('every answer is plain JSON, what the log says, and never a 5xx', () =>
 
   it('an output that returns a function as data fails with output_failed', async () => {
     expect(await run('output_function', { name: 'small' })).toEqual({ exit_code: 'failure', data: { error: { code: 'output_failed', message: 'output returned a function as data', details: { status: 200 } } } })
+  })
+})
+
+describe('MAX_JSON_DEPTH at its highest', () => {
+  it('answers data as deep as 2000 levels, fails one level deeper with transform_failed, and never a 5xx', async () => {
+    const server = await startServer({ stepsFile: STEPS, env: { UPSTREAM: 'http://127.0.0.1:1', MAX_JSON_DEPTH: '2000' } })
+    try {
+      const call = (step: string, depth: number) => {
+        const payload = `{"data":${'['.repeat(depth)}1${']'.repeat(depth)},"context":{"step_name":"${step}"}}`
+        return post(server, `{"payload":${payload},"signature":"${sign(payload, TEST_KEY)}"}`)
+      }
+      expect(await call('echo', 1998)).toMatchObject({ status: 200, body: { exit_code: 'success' } })
+      expect(await call('wrap', 1998)).toMatchObject({ status: 200, body: { data: { error: { code: 'transform_failed', message: 'transform returned a value nested deeper than 2000 levels' } } } })
+      expect(await call('echo', 1999)).toMatchObject({ status: 400 })
+    } finally {
+      await server.stop()
+    }
+    expect((await runServerToExit({ env: { MAX_JSON_DEPTH: '5000' } })).stderr).toContain("MAX_JSON_DEPTH must be a whole number from 1 to 2000; got '5000'")
   })
 })
 
