@@ -1,5 +1,7 @@
-import jsonata from 'jsonata'
+import { compile, type Expression } from '../engine/index.js'
 import type { Payload } from './protocol.js'
+
+export type { Expression }
 
 /**
  * Guardrails on every expression, so a transform cannot hang the event loop or
@@ -10,8 +12,6 @@ export const EXPRESSION_LIMITS = {
   maxDepth: 500,
   maxSequence: 100_000,
 } as const
-
-export type Expression = jsonata.Expression
 
 /**
  * Evaluates a step's expression (transform, params, query) over a payload:
@@ -32,11 +32,7 @@ export interface ExpressionErrorInfo {
 
 /** Compiles once, at load. Throws JSONata's own error on a syntax error. */
 export function compileExpression(source: string): Expression {
-  return jsonata(source, {
-    timeout: EXPRESSION_LIMITS.timeoutMs,
-    stack: EXPRESSION_LIMITS.maxDepth,
-    sequence: EXPRESSION_LIMITS.maxSequence,
-  })
+  return compile(source, { timeoutMs: EXPRESSION_LIMITS.timeoutMs, maxDepth: EXPRESSION_LIMITS.maxDepth, maxItems: EXPRESSION_LIMITS.maxSequence })
 }
 
 export function describeExpressionError(err: unknown): ExpressionErrorInfo {

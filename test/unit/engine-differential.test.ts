@@ -1,0 +1,54 @@
+import fc from 'fast-check'
+import jsonata from 'jsonata'
+import { describe, expect, it } from 'vitest'
+import { compile } from '../../src/engine/index.js'
+import { data, expression } from '../helpers/jsonata-gen.js'
+
+/**
+ * The engine against jsonata-js itself, on random expressions over random
+ * data: the same result (as JSON) or the same error code, every time.
+ * Seeded, so that a run is the same run everywhere; a failure prints the
+ * expression and the data to replay.
+ */
+type Outcome = { result: unknown } | { code: string }
+
+async function outcome(run: () => Promise<unknown>): Promise<Outcome> {
+  try {
+    const value = await run()
+    return { result: value === undefined ? '(nothing)' : JSON.parse(JSON.stringify(value) ?? '"(not JSON)"') }
+  } catch (err) {
+    return { code: String((err as { code?: unknown }).code ?? (err as Error).message) }
+  }
+}
+
+async function both(source: string, input: unknown): Promise<[Outcome, Outcome]> {
+  const bindings = { data: { n: 2 } }
+  const reference = await outcome(() => jsonata(source).evaluate(input, bindings))
+  const engine = await outcome(() => compile(source).evaluate(input, bindings))
+  return [engine, reference]
+}
+
+describe('the engine against jsonata-js', () => {
+  it('gives the same results and the same error codes on random expressions and data', async () => {
+    await fc.assert(
+      fc.asyncProperty(expression, data, async (source, input) => {
+        const [engine, reference] = await both(source, input)
+        expect(engine, `${source}\nover ${JSON.stringify(input)}`).toEqual(reference)
+      }),
+      { seed: 20261129, numRuns: 2000 },
+    )
+  })
+
+  it('generates expressions that mostly evaluate, and some that fail: both sides are compared', async () => {
+    const samples = fc.sample(fc.tuple(expression, data), { seed: 7, numRuns: 400 })
+    let results = 0
+    let errors = 0
+    for (const [source, input] of samples) {
+      const [, reference] = await both(source, input)
+      if ('code' in reference) errors++
+      else results++
+    }
+    expect(results).toBeGreaterThan(200)
+    expect(errors).toBeGreaterThan(10)
+  })
+})
