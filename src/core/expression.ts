@@ -18,7 +18,7 @@ export const EXPRESSION_LIMITS = {
  * the root is dependencies_context ({} when absent), with $data and $context
  * bound. The one place that says what a step expression sees.
  */
-export function evaluateOverPayload(expression: Expression, payload: Payload): Promise<unknown> {
+export function evaluateOverPayload(expression: Expression, payload: Payload): unknown {
   return expression.evaluate(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
 }
 

@@ -8,7 +8,7 @@
  * test/unit/engine-differential.test.ts), so that a compiled engine can take
  * its place construct by construct with both proving it unchanged.
  */
-import jsonata from 'jsonata'
+import { syncJsonata } from './sync-jsonata.js'
 
 export interface EngineLimits {
   /** Wall time of one evaluation, in ms (0: none). */
@@ -24,8 +24,8 @@ export const NO_LIMITS: EngineLimits = { timeoutMs: 0, maxDepth: 0, maxItems: 0 
 export interface Expression {
   /** The expression's text. */
   readonly source: string
-  /** Evaluates over an input, with variables bound (`{x: 1}` binds `$x`). Rejects with a JSONata error (`code`, `position`, `token`, `message`). */
-  evaluate(input: unknown, bindings?: Readonly<Record<string, unknown>>): Promise<unknown>
+  /** Evaluates over an input, with variables bound (`{x: 1}` binds `$x`). Throws a JSONata error (`code`, `position`, `token`, `message`). */
+  evaluate(input: unknown, bindings?: Readonly<Record<string, unknown>>): unknown
   /** JSONata's parse tree. */
   ast(): unknown
 }
@@ -40,11 +40,11 @@ export interface JsonataError {
 
 /** Compiles an expression. Throws JSONata's error (`S0xxx`) on a syntax error. */
 export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expression {
-  const compiled = jsonata(source, {
+  const compiled = syncJsonata(source, {
     ...(limits.timeoutMs > 0 ? { timeout: limits.timeoutMs } : {}),
     ...(limits.maxDepth > 0 ? { stack: limits.maxDepth } : {}),
     ...(limits.maxItems > 0 ? { sequence: limits.maxItems } : {}),
-  } as Parameters<typeof jsonata>[1])
+  })
   return {
     source,
     evaluate: (input, bindings) => compiled.evaluate(input, bindings as Record<string, unknown> | undefined),
