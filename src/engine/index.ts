@@ -8,6 +8,8 @@
  * test/unit/engine-differential.test.ts), so that a compiled engine can take
  * its place construct by construct with both proving it unchanged.
  */
+import { compileTree } from './compile.js'
+import { installFunctions } from './functions.js'
 import { syncJsonata } from './sync-jsonata.js'
 
 export interface EngineLimits {
@@ -39,12 +41,16 @@ export interface JsonataError {
 }
 
 /** Compiles an expression. Throws JSONata's error (`S0xxx`) on a syntax error. */
+installFunctions()
+
 export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expression {
   const compiled = syncJsonata(source, {
     ...(limits.timeoutMs > 0 ? { timeout: limits.timeoutMs } : {}),
     ...(limits.maxDepth > 0 ? { stack: limits.maxDepth } : {}),
     ...(limits.maxItems > 0 ? { sequence: limits.maxItems } : {}),
   })
+  // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
+  compileTree(compiled.ast())
   return {
     source,
     evaluate: (input, bindings) => compiled.evaluate(input, bindings as Record<string, unknown> | undefined),

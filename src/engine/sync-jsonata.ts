@@ -30,6 +30,12 @@ const REWRITES: readonly [RegExp, string, number][] = [
   [/\basync function\b/g, 'function', 43],
   [/\basync \(/g, '(', 3],
   [/\bawait /g, '', 103],
+  // A node that the engine compiled evaluates through its closure (see compile.ts).
+  [
+    /function evaluate\(expr, input, environment\) \{\n {8}var result;/g,
+    'function evaluate(expr, input, environment) {\n        if (expr.__compiled !== undefined) return expr.__compiled(input, environment);\n        var result;',
+    1,
+  ],
   // Expose the internals, inside the evaluator module's scope.
   [
     /jsonata\.parser = parser;/g,

@@ -1,0 +1,620 @@
+/**
+ * The compiler: JSONata's parse tree → synchronous closures.
+ *
+ * Each node the compiler knows gets a closure (`__compiled`) that does what
+ * jsonata's `evaluate` does for that node, with the node's type, operator,
+ * steps and flags decided once, here, instead of at every evaluation. The
+ * synchronous jsonata (sync-jsonata.ts) dispatches to that closure whenever
+ * it meets the node, so compiled and interpreted nodes mix freely in both
+ * directions: a node the compiler does not take (listed in UNCOMPILED) is
+ * evaluated by jsonata's own code, and the compiled nodes below it still run
+ * as closures. Results, errors and their codes are jsonata's, node by node;
+ * the conformance suite and the differential test check it.
+ *
+ * What is left out of each compiled node, on purpose: the `__evaluate_entry`
+ * and `__evaluate_exit` callbacks (debugging hooks of jsonata that nothing
+ * here registers: looking them up walked the whole scope chain at every node).
+ */
+import { internals, type JFrame } from './sync-jsonata.js'
+
+type Ev = (input: unknown, env: JFrame) => unknown
+
+interface Node {
+  type: string
+  value?: unknown
+  position?: number
+  predicate?: { type: string; expr: Node }[]
+  group?: { lhs: [Node, Node][]; position?: number }
+  keepArray?: boolean
+  // path
+  steps?: Node[]
+  keepSingletonArray?: boolean
+  tuple?: boolean
+  // step flags
+  stages?: { type: string; expr?: Node; value?: string }[]
+  focus?: string
+  index?: string
+  ancestor?: unknown
+  consarray?: boolean
+  // operators
+  lhs?: Node | [Node, Node][]
+  rhs?: Node
+  expression?: Node
+  expressions?: Node[]
+  // condition
+  condition?: Node
+  then?: Node
+  else?: Node
+  // function call
+  procedure?: Node
+  arguments?: Node[]
+  __compiled?: Ev
+}
+
+/** Node types jsonata evaluates itself (for now): what is not here is compiled. */
+export const UNCOMPILED: Readonly<Record<string, string>> = {
+  lambda: 'function definitions (their bodies are compiled)',
+  partial: 'partial application',
+  apply: 'the ~> operator',
+  regex: 'regular expression literals',
+  wildcard: 'the * wildcard',
+  descendant: 'the ** descendant operator',
+  parent: 'the % parent operator',
+  transform: 'the |...| transform operator',
+  sort: 'order-by ^(...)',
+  'tuple paths': 'paths that bind @ or # variables, or use %',
+}
+
+const { fn } = internals
+const lookupField = fn['lookup'] as unknown as (this: unknown, input: unknown, key: string) => unknown
+const append = fn['append'] as unknown as (this: unknown, a: unknown, b: unknown) => unknown
+const toBoolean = fn['boolean'] as unknown as (value: unknown) => boolean | undefined
+const toString = fn['string'] as unknown as (value: unknown) => string
+
+/** Compiles every node of a parse tree that the compiler takes. */
+export function compileTree(ast: unknown): void {
+  visit(ast as Node)
+}
+
+function visit(node: Node): void {
+  if (node === null || typeof node !== 'object') return
+  // Children first: a compiled node calls its children's closures directly.
+  for (const value of Object.values(node)) {
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        if (Array.isArray(item)) for (const inner of item) visit(inner as Node)
+        else visit(item as Node)
+      }
+    } else if (value !== null && typeof value === 'object' && typeof (value as Node).type === 'string') {
+      visit(value as Node)
+    }
+  }
+  // A grouping `{...}` after a step has no type of its own: its pairs are visited here.
+  if (node.group !== undefined) for (const [k, v] of node.group.lhs) (visit(k), visit(v))
+  const core = compileCore(node)
+  if (core === undefined) return
+  Object.defineProperty(node, '__compiled', { value: wrap(node, core), enumerable: false, configurable: true })
+}
+
+/** A child's evaluation: its closure when compiled, else jsonata's. */
+function child(node: Node): Ev {
+  return (input, env) => (node.__compiled !== undefined ? node.__compiled(input, env) : internals.evaluate(node, input, env))
+}
+
+/**
+ * What jsonata's `evaluate` does around every node: depth and guardrails,
+ * the node's predicates and grouping, and the normalization of a sequence
+ * result (empty → nothing, one item → the item, unless kept as an array).
+ */
+function wrap(node: Node, core: Ev): Ev {
+  const predicates = (node.predicate ?? []).map((p) => ({ ev: child(p.expr), ast: p.expr }))
+  const group = node.type !== 'path' && node.group !== undefined ? compileGroup(node.group) : undefined
+  const keepArray = node.keepArray === true
+  return (input, env) => {
+    const base = env.base
+    base.depth++
+    guard(base)
+    let result = core(input, env)
+    for (const predicate of predicates) result = filter(predicate.ast, predicate.ev, result, env)
+    if (group !== undefined) result = group(result, env)
+    if (result !== undefined && result !== null && (result as Sequence).sequence === true && Array.isArray(result) && !(result as Sequence).tupleStream) {
+      const sequence = result as Sequence
+      if (keepArray) sequence.keepSingleton = true
+      if (sequence.length === 0) result = undefined
+      else if (sequence.length === 1) result = sequence.keepSingleton ? sequence : sequence[0]
+    }
+    base.depth--
+    return result
+  }
+}
+
+/**
+ * jsonata's guardrails (its `stack` and `timeout` options): the depth at every
+ * node, as jsonata checks it, but the clock only at every 64th node (reading
+ * it at each one cost more than the rest of a small evaluation).
+ */
+let ticks = 0
+function guard(base: JFrame['base']): void {
+  const options = base.options
+  if (options !== undefined && options.stack !== undefined && options.stack > 0 && base.depth > options.stack) base.guardrails()
+  else if ((++ticks & 63) === 0) base.guardrails()
+}
+
+interface Sequence extends Array<unknown> {
+  sequence?: boolean
+  keepSingleton?: boolean
+  outerWrapper?: boolean
+  tupleStream?: boolean
+  cons?: boolean
+}
+
+function compileCore(node: Node): Ev | undefined {
+  switch (node.type) {
+    case 'string':
+    case 'number':
+    case 'value': {
+      const value = node.value
+      return () => value
+    }
+    case 'variable':
+      return compileVariable(node)
+    case 'name': {
+      const key = node.value as string
+      return (input, env) => lookupField.call({ createSequence: env.base.createSequence }, input, key)
+    }
+    case 'path':
+      return compilePath(node)
+    case 'binary':
+      return compileBinary(node)
+    case 'unary':
+      return compileUnary(node)
+    case 'condition':
+      return compileCondition(node)
+    case 'block':
+      return compileBlock(node)
+    case 'bind':
+      return compileBind(node)
+    case 'function':
+      return compileFunction(node)
+    default:
+      return undefined
+  }
+}
+
+function compileVariable(node: Node): Ev {
+  const name = node.value as string
+  if (name === '') return (input) => (input !== null && input !== undefined && (input as Sequence).outerWrapper ? (input as Sequence)[0] : input)
+  return (_input, env) => env.lookup(name)
+}
+
+function compilePath(node: Node): Ev | undefined {
+  const steps = node.steps!
+  // Tuple streams (@, #, %) and order-by steps stay with jsonata.
+  if (node.tuple === true || steps.some((s) => s.tuple === true || s.type === 'sort' || s.focus !== undefined || s.index !== undefined || s.ancestor !== undefined)) return undefined
+  if (steps.some((s) => (s.stages ?? []).some((st) => st.type !== 'filter'))) return undefined
+  const firstIsVariable = steps[0]!.type === 'variable'
+  const compiled = steps.map((step, i) => ({
+    ev: child(step),
+    consarray: i === 0 && step.consarray === true,
+    stages: (step.stages ?? []).map((st) => ({ ast: st.expr!, ev: child(st.expr!) })),
+    last: i === steps.length - 1,
+  }))
+  const keepSingletonArray = node.keepSingletonArray === true
+  const group = node.group !== undefined ? compileGroup(node.group) : undefined
+  const general: Ev = (input, env) => {
+    let inputSequence: Sequence = Array.isArray(input) && !firstIsVariable ? (input as Sequence) : (env.base.createSequence(input) as Sequence)
+    let resultSequence: unknown
+    for (const step of compiled) {
+      if (step.consarray) resultSequence = step.ev(inputSequence, env)
+      else resultSequence = evaluateStep(step, inputSequence, env)
+      if (resultSequence === undefined || (resultSequence as Sequence).length === 0) break
+      inputSequence = resultSequence as Sequence
+    }
+    if (keepSingletonArray) {
+      let sequence = resultSequence as Sequence
+      if (Array.isArray(sequence) && sequence.cons && !sequence.sequence) sequence = env.base.createSequence(sequence) as Sequence
+      sequence.keepSingleton = true
+      resultSequence = sequence
+    }
+    if (group !== undefined) resultSequence = group(resultSequence, env)
+    return resultSequence
+  }
+  // The common path, names over objects (`customer.address.city`, `$data.id`):
+  // walked directly while every value on the way is a single object. Any
+  // array on the way (which a path maps over) takes the general evaluation.
+  const simple = !keepSingletonArray && group === undefined && steps.every((s, i) => (s.type === 'name' || (i === 0 && s.type === 'variable' && s.value !== '')) && isPlain(s))
+  if (!simple) return general
+  const names = steps.slice(firstIsVariable ? 1 : 0).map((s) => s.value as string)
+  const variable = firstIsVariable ? (steps[0]!.value as string) : undefined
+  return (input, env) => {
+    let value = variable === undefined ? input : env.lookup(variable)
+    if (Array.isArray(value)) return general(input, env)
+    for (let i = 0; i < names.length; i++) {
+      if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, names[i]!) || isFunctionObject(value)) return undefined
+      value = (value as Record<string, unknown>)[names[i]!]
+      if (Array.isArray(value)) return general(input, env)
+    }
+    return value
+  }
+}
+
+/** A step with nothing but itself: no predicate, stage, grouping or array flag. */
+function isPlain(step: Node): boolean {
+  return step.predicate === undefined && (step.stages === undefined || step.stages.length === 0) && step.group === undefined && step.keepArray !== true && step.consarray !== true
+}
+
+function isFunctionObject(value: object): boolean {
+  const v = value as { _jsonata_function?: unknown; _jsonata_lambda?: unknown }
+  return v._jsonata_function === true || v._jsonata_lambda === true
+}
+
+function evaluateStep(step: { ev: Ev; stages: { ast: Node; ev: Ev }[]; last: boolean }, input: Sequence, env: JFrame): Sequence {
+  const result = env.base.createSequence() as Sequence
+  for (let i = 0; i < input.length; i++) {
+    let res = step.ev(input[i], env)
+    for (const stage of step.stages) res = filter(stage.ast, stage.ev, res, env)
+    if (res !== undefined) result.push(res)
+  }
+  if (step.last && result.length === 1 && Array.isArray(result[0]) && !(result[0] as Sequence).sequence) return result[0] as Sequence
+  const flattened = env.base.createSequence() as Sequence
+  for (let i = 0; i < result.length; i++) {
+    const res = result[i]
+    if (!Array.isArray(res) || (res as Sequence).cons) flattened.push(res)
+    // forEach, as jsonata: it passes over the holes of a sparse array.
+    else res.forEach((value) => flattened.push(value))
+  }
+  return flattened
+}
+
+/** A predicate `[...]` over a value: an index, indexes, or a condition. */
+function filter(predicate: Node, ev: Ev, input: unknown, env: JFrame): unknown {
+  let results = env.base.createSequence() as Sequence
+  if (input !== null && input !== undefined && (input as Sequence).tupleStream) results.tupleStream = true
+  const items: Sequence = Array.isArray(input) ? (input as Sequence) : (env.base.createSequence(input) as Sequence)
+  if (predicate.type === 'number') {
+    let index = Math.floor(predicate.value as number)
+    if (index < 0) index = items.length + index
+    const item = items[index]
+    if (item !== undefined) {
+      if (Array.isArray(item)) results = item as Sequence
+      else results.push(item)
+    }
+    return results
+  }
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index]
+    let context = item
+    let scope = env
+    if (items.tupleStream) {
+      context = (item as Record<string, unknown>)['@']
+      scope = frameFromTuple(env, item as Record<string, unknown>)
+    }
+    let res = ev(context, scope)
+    if (isNumeric(res)) res = [res]
+    if (isArrayOfNumbers(res)) {
+      for (const ires of res) {
+        let ii = Math.floor(ires)
+        if (ii < 0) ii = items.length + ii
+        if (ii === index) results.push(item)
+      }
+    } else if (toBoolean(res)) {
+      results.push(item)
+    }
+  }
+  return results
+}
+
+function frameFromTuple(env: JFrame, tuple: Record<string, unknown>): JFrame {
+  const frame = internals.createFrame(env)
+  for (const key of Object.keys(tuple)) frame.bind(key, tuple[key])
+  return frame
+}
+
+function compileGroup(group: { lhs: [Node, Node][]; position?: number }): (input: unknown, env: JFrame) => unknown {
+  const pairs = group.lhs.map(([k, v]) => ({ key: child(k), value: child(v) }))
+  const position = group.position
+  // `{"a": ..., "b": ...}` over one input: each key is a distinct literal, so
+  // there is nothing to group; the values are evaluated in order.
+  const literalKeys = group.lhs.map(([k]) => (k.type === 'string' && isPlain(k) ? (k.value as string) : undefined))
+  const simple =
+    literalKeys.every((k) => k !== undefined && k !== '_jsonata_lambda' && k !== '_jsonata_function') && new Set(literalKeys).size === literalKeys.length
+  const general = (input: unknown, env: JFrame): unknown => {
+    const result = Object.create(null) as Record<string, unknown>
+    const groups = Object.create(null) as Record<string, { data: unknown; exprIndex: number }>
+    const reduce = input !== null && input !== undefined && (input as Sequence).tupleStream === true
+    const focus = { createSequence: env.base.createSequence }
+    const items: Sequence = Array.isArray(input) ? (input as Sequence) : (env.base.createSequence(input) as Sequence)
+    if (items.length === 0 && !reduce) items.push(undefined)
+    for (const item of items) {
+      const scope = reduce ? frameFromTuple(env, item as Record<string, unknown>) : env
+      for (let pairIndex = 0; pairIndex < pairs.length; pairIndex++) {
+        const key = pairs[pairIndex]!.key(reduce ? (item as Record<string, unknown>)['@'] : item, scope)
+        if (typeof key !== 'string' && key !== undefined) throw { code: 'T1003', stack: new Error().stack, position, value: key }
+        if (key === undefined) continue
+        if (key === '_jsonata_lambda' || key === '_jsonata_function') throw { code: 'D1013', stack: new Error().stack, position, value: key }
+        if (Object.prototype.hasOwnProperty.call(groups, key)) {
+          if (groups[key]!.exprIndex !== pairIndex) throw { code: 'D1009', stack: new Error().stack, position, value: key }
+          groups[key]!.data = append.call(focus, groups[key]!.data, item)
+        } else {
+          groups[key] = { data: item, exprIndex: pairIndex }
+        }
+      }
+    }
+    for (const key of Object.keys(groups)) {
+      const entry = groups[key]!
+      let context = entry.data
+      let scope = env
+      if (reduce) {
+        const tuple = reduceTupleStream(entry.data, env)
+        context = tuple['@']
+        delete tuple['@']
+        scope = frameFromTuple(env, tuple)
+      }
+      const value = pairs[entry.exprIndex]!.value(context, scope)
+      if (value !== undefined) result[key] = value
+    }
+    return result
+  }
+  if (!simple) return general
+  const keys = literalKeys as string[]
+  const values = pairs.map((p) => p.value)
+  return (input, env) => {
+    if (Array.isArray(input)) return general(input, env)
+    const result = Object.create(null) as Record<string, unknown>
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i]!(input, env)
+      if (value !== undefined) result[keys[i]!] = value
+    }
+    return result
+  }
+}
+
+function reduceTupleStream(tupleStream: unknown, env: JFrame): Record<string, unknown> {
+  if (!Array.isArray(tupleStream)) return tupleStream as Record<string, unknown>
+  const result = Object.create(null) as Record<string, unknown>
+  const focus = { createSequence: env.base.createSequence }
+  Object.assign(result, tupleStream[0])
+  for (let i = 1; i < tupleStream.length; i++) {
+    for (const prop of Object.keys(tupleStream[i] as object)) result[prop] = append.call(focus, result[prop], (tupleStream[i] as Record<string, unknown>)[prop])
+  }
+  return result
+}
+
+function compileBinary(node: Node): Ev {
+  const lhs = child(node.lhs as Node)
+  const rhs = child(node.rhs!)
+  const op = node.value as string
+  const position = node.position
+  const located = (err: unknown): never => {
+    const e = err as { position?: number; token?: string }
+    e.position = position!
+    e.token = op
+    throw err
+  }
+  if (op === 'and' || op === 'or') {
+    return (input, env) => {
+      const left = lhs(input, env)
+      try {
+        const lBool = boolize(left)
+        if (op === 'and') return lBool && boolize(rhs(input, env))
+        return lBool || boolize(rhs(input, env))
+      } catch (err) {
+        return located(err)
+      }
+    }
+  }
+  const operate = binaryOperator(op)
+  return (input, env) => {
+    const left = lhs(input, env)
+    const right = rhs(input, env)
+    try {
+      return operate(left, right, env)
+    } catch (err) {
+      return located(err)
+    }
+  }
+}
+
+function boolize(value: unknown): boolean {
+  const b = toBoolean(value)
+  return b === undefined ? false : b
+}
+
+function binaryOperator(op: string): (lhs: unknown, rhs: unknown, env: JFrame) => unknown {
+  switch (op) {
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '%':
+      return (lhs, rhs) => {
+        if (lhs !== undefined && !isNumeric(lhs)) throw { code: 'T2001', stack: new Error().stack, value: lhs }
+        if (rhs !== undefined && !isNumeric(rhs)) throw { code: 'T2002', stack: new Error().stack, value: rhs }
+        if (lhs === undefined || rhs === undefined) return undefined
+        const l = lhs as number
+        const r = rhs as number
+        return op === '+' ? l + r : op === '-' ? l - r : op === '*' ? l * r : op === '/' ? l / r : l % r
+      }
+    case '=':
+      return (lhs, rhs) => (lhs === undefined || rhs === undefined ? false : internals.isDeepEqual(lhs, rhs))
+    case '!=':
+      return (lhs, rhs) => (lhs === undefined || rhs === undefined ? false : !internals.isDeepEqual(lhs, rhs))
+    case '<':
+    case '<=':
+    case '>':
+    case '>=':
+      return (lhs, rhs) => {
+        const ltype = typeof lhs
+        const rtype = typeof rhs
+        const lcomparable = ltype === 'undefined' || ltype === 'string' || ltype === 'number'
+        const rcomparable = rtype === 'undefined' || rtype === 'string' || rtype === 'number'
+        if (!lcomparable || !rcomparable) throw { code: 'T2010', stack: new Error().stack, value: !(ltype === 'string' || ltype === 'number') ? lhs : rhs }
+        if (ltype === 'undefined' || rtype === 'undefined') return undefined
+        if (ltype !== rtype) throw { code: 'T2009', stack: new Error().stack, value: lhs, value2: rhs }
+        const l = lhs as number | string
+        const r = rhs as number | string
+        return op === '<' ? l < r : op === '<=' ? l <= r : op === '>' ? l > r : l >= r
+      }
+    case '&':
+      return (lhs, rhs) => (lhs === undefined ? '' : toString(lhs)).concat(rhs === undefined ? '' : toString(rhs))
+    case '..':
+      return range
+    case 'in':
+      return (lhs, rhs) => {
+        if (lhs === undefined || rhs === undefined) return false
+        const list = Array.isArray(rhs) ? rhs : [rhs]
+        for (const item of list) if (item === lhs) return true
+        return false
+      }
+    default:
+      throw new Error(`the compiler does not know the operator ${op}`)
+  }
+}
+
+function range(lhs: unknown, rhs: unknown, env: JFrame): unknown {
+  if (lhs !== undefined && !Number.isInteger(lhs)) throw { code: 'T2003', stack: new Error().stack, value: lhs }
+  if (rhs !== undefined && !Number.isInteger(rhs)) throw { code: 'T2004', stack: new Error().stack, value: rhs }
+  if (lhs === undefined || rhs === undefined) return undefined
+  const from = lhs as number
+  const to = rhs as number
+  if (from > to) return undefined
+  const size = to - from + 1
+  if (size > 1e7) throw { code: 'D2014', stack: new Error().stack, value: size }
+  const limit = env.base.options?.sequence
+  if (limit !== undefined && size > limit) throw { code: 'D2015', stack: new Error().stack, value: size }
+  const result = new Array(size) as Sequence
+  for (let item = from, index = 0; item <= to; item++, index++) result[index] = item
+  result.sequence = true
+  return result
+}
+
+function compileUnary(node: Node): Ev | undefined {
+  switch (node.value) {
+    case '-': {
+      const expression = child(node.expression!)
+      const position = node.position
+      return (input, env) => {
+        const result = expression(input, env)
+        if (result === undefined) return undefined
+        if (isNumeric(result)) return -result
+        throw { code: 'D1002', stack: new Error().stack, position, token: '-', value: result }
+      }
+    }
+    case '[': {
+      const items = node.expressions!.map((item) => ({ ev: child(item), isArray: item.value === '[' }))
+      const consarray = node.consarray === true
+      return (input, env) => {
+        const focus = { createSequence: env.base.createSequence }
+        // In order: jsonata-js evaluates the items concurrently, which only
+        // matters when two of them fail (the engine reports the first in order).
+        const values = items.map((item) => item.ev(input, env))
+        let result: Sequence = []
+        for (let i = 0; i < items.length; i++) {
+          const value = values[i]
+          if (value === undefined) continue
+          if (items[i]!.isArray) result.push(value)
+          else result = append.call(focus, result, value) as Sequence
+        }
+        if (consarray) Object.defineProperty(result, 'cons', { enumerable: false, configurable: false, value: true })
+        return result
+      }
+    }
+    case '{':
+      return compileGroup({ lhs: node.lhs as [Node, Node][], ...(node.position === undefined ? {} : { position: node.position }) })
+    default:
+      return undefined
+  }
+}
+
+function compileCondition(node: Node): Ev {
+  const condition = child(node.condition!)
+  const then = child(node.then!)
+  const otherwise = node.else === undefined ? undefined : child(node.else)
+  return (input, env) => {
+    if (toBoolean(condition(input, env))) return then(input, env)
+    return otherwise === undefined ? undefined : otherwise(input, env)
+  }
+}
+
+function compileBlock(node: Node): Ev {
+  const expressions = node.expressions!.map(child)
+  return (input, env) => {
+    const frame = internals.createFrame(env)
+    let result: unknown
+    for (const expression of expressions) result = expression(input, frame)
+    return result
+  }
+}
+
+function compileBind(node: Node): Ev {
+  const name = (node.lhs as Node).value as string
+  const value = child(node.rhs!)
+  return (input, env) => {
+    const result = value(input, env)
+    env.bind(name, result)
+    return result
+  }
+}
+
+function compileFunction(node: Node): Ev {
+  const procedureAst = node.procedure!
+  const procedure = child(procedureAst)
+  const args = node.arguments!.map(child)
+  const position = node.position
+  const procName = (procedureAst.type === 'path' ? procedureAst.steps![0]!.value : procedureAst.value) as string
+  const helpName = procedureAst.type === 'path' ? (procedureAst.steps![0]!.value as string) : undefined
+  return (input, env) => {
+    const proc = procedure(input, env)
+    if (proc === undefined && helpName !== undefined && env.lookup(helpName)) {
+      // The user probably forgot the $ before a function's name.
+      throw { code: 'T1005', stack: new Error().stack, position, token: helpName }
+    }
+    const evaluated: unknown[] = []
+    for (const arg of args) {
+      const value = arg(input, env)
+      if (isFunction(value)) {
+        const closure = (...params: unknown[]) => internals.apply(value, params, null, env)
+        ;(closure as { arity?: number }).arity = getFunctionArity(value as never)
+        evaluated.push(closure)
+      } else {
+        evaluated.push(value)
+      }
+    }
+    try {
+      // As jsonata: on null this throws a TypeError, which is what jsonata raises then.
+      if (typeof proc === 'object') {
+        ;(proc as { token?: string }).token = procName
+        ;(proc as { position?: number }).position = position!
+      }
+      return internals.apply(proc, evaluated, input, env)
+    } catch (err) {
+      const e = err as { position?: number; token?: string }
+      if (!e.position) e.position = position!
+      if (!e.token) e.token = procName
+      throw err
+    }
+  }
+}
+
+function isNumeric(n: unknown): n is number {
+  if (typeof n !== 'number') return false
+  if (Number.isNaN(n)) return false
+  if (!Number.isFinite(n)) throw { code: 'D1001', value: n, stack: new Error().stack }
+  return true
+}
+
+function isArrayOfNumbers(arg: unknown): arg is number[] {
+  return Array.isArray(arg) && arg.filter((item) => !isNumeric(item)).length === 0
+}
+
+function isFunction(arg: unknown): boolean {
+  const a = arg as { _jsonata_function?: unknown; _jsonata_lambda?: unknown } | null | undefined
+  return (a !== null && a !== undefined && (a._jsonata_function === true || a._jsonata_lambda === true)) || typeof arg === 'function'
+}
+
+function getFunctionArity(func: { arity?: unknown; implementation?: unknown; length?: unknown; arguments?: unknown[] }): number {
+  if (typeof func.arity === 'number') return func.arity
+  if (typeof func.implementation === 'function') return (func.implementation as (...a: unknown[]) => unknown).length
+  if (typeof func.length === 'number') return func.length
+  return (func.arguments as unknown[]).length
+}
