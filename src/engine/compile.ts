@@ -15,6 +15,7 @@
  * and `__evaluate_exit` callbacks (debugging hooks of jsonata that nothing
  * here registers: looking them up walked the whole scope chain at every node).
  */
+import { Frame } from './frame.js'
 import { internals, type JFrame } from './sync-jsonata.js'
 
 type Ev = (input: unknown, env: JFrame) => unknown
@@ -305,7 +306,7 @@ function filter(predicate: Node, ev: Ev, input: unknown, env: JFrame): unknown {
 }
 
 function frameFromTuple(env: JFrame, tuple: Record<string, unknown>): JFrame {
-  const frame = internals.createFrame(env)
+  const frame = new Frame(env)
   for (const key of Object.keys(tuple)) frame.bind(key, tuple[key])
   return frame
 }
@@ -539,7 +540,7 @@ function compileCondition(node: Node): Ev {
 function compileBlock(node: Node): Ev {
   const expressions = node.expressions!.map(child)
   return (input, env) => {
-    const frame = internals.createFrame(env)
+    const frame = new Frame(env)
     let result: unknown
     for (const expression of expressions) result = expression(input, frame)
     return result
@@ -586,6 +587,7 @@ function compileFunction(node: Node): Ev {
         ;(proc as { token?: string }).token = procName
         ;(proc as { position?: number }).position = position!
       }
+      if (proc !== undefined && proc !== null && (proc as { _jsonata_function?: boolean })._jsonata_function === true) return applyBuiltin(proc as Builtin, evaluated, input, env)
       return internals.apply(proc, evaluated, input, env)
     } catch (err) {
       const e = err as { position?: number; token?: string }
@@ -594,6 +596,43 @@ function compileFunction(node: Node): Ev {
       throw err
     }
   }
+}
+
+interface Builtin {
+  _jsonata_function: true
+  signature?: { validate(args: unknown[], context: unknown): unknown[] }
+  implementation: (...args: unknown[]) => unknown
+  token?: string
+  position?: number
+}
+
+/**
+ * A built-in function's call, as jsonata's apply and applyInner make it:
+ * validate the arguments against the signature, call the implementation
+ * with the evaluation's focus, and on an error name the function. (apply's
+ * loop over tail calls concerns lambdas only.)
+ */
+function applyBuiltin(proc: Builtin, args: unknown[], input: unknown, env: JFrame): unknown {
+  try {
+    const validated = proc.signature === undefined ? args : proc.signature.validate(args, input)
+    const focus = { environment: env, input, options: env.base.options, createSequence: env.base.createSequence }
+    let result = proc.implementation.apply(focus, validated)
+    if (isIterable(result)) result = (result as { next(): { value: unknown } }).next().value
+    // A tail call handed back (jsonata's trampoline): applying it runs it.
+    if (result !== undefined && result !== null && (result as { _jsonata_lambda?: boolean })._jsonata_lambda === true && (result as { thunk?: boolean }).thunk === true) {
+      return internals.apply(result, [], input, env)
+    }
+    return result
+  } catch (err) {
+    const e = err as { token?: string; position?: number }
+    if (e.token === undefined && proc.token !== undefined) e.token = proc.token
+    e.position = proc.position || e.position!
+    throw err
+  }
+}
+
+function isIterable(arg: unknown): boolean {
+  return typeof arg === 'object' && arg !== null && Symbol.iterator in arg && 'next' in arg && typeof (arg as { next?: unknown }).next === 'function'
 }
 
 function isNumeric(n: unknown): n is number {

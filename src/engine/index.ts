@@ -9,8 +9,10 @@
  * its place construct by construct with both proving it unchanged.
  */
 import { compileTree } from './compile.js'
+import { EvaluationFrame, Frame } from './frame.js'
 import { installFunctions } from './functions.js'
-import { syncJsonata } from './sync-jsonata.js'
+import { sequenceFactory } from './runtime.js'
+import { internals, syncJsonata } from './sync-jsonata.js'
 
 export interface EngineLimits {
   /** Wall time of one evaluation, in ms (0: none). */
@@ -40,23 +42,53 @@ export interface JsonataError {
   readonly message?: string
 }
 
-/** Compiles an expression. Throws JSONata's error (`S0xxx`) on a syntax error. */
 installFunctions()
 
+/** Compiles an expression. Throws JSONata's error (`S0xxx`) on a syntax error. */
 export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expression {
-  const compiled = syncJsonata(source, {
+  const options = {
     ...(limits.timeoutMs > 0 ? { timeout: limits.timeoutMs } : {}),
     ...(limits.maxDepth > 0 ? { stack: limits.maxDepth } : {}),
     ...(limits.maxItems > 0 ? { sequence: limits.maxItems } : {}),
-  })
+  }
+  const parsed = syncJsonata(source, options)
+  const ast = parsed.ast()
   // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
-  compileTree(compiled.ast())
+  compileTree(ast)
+  const createSequence = sequenceFactory(limits.maxItems)
+  // The frame of the expression, as jsonata makes it: $now and $millis read
+  // the clock of the evaluation that calls them.
+  let timestamp = new Date()
+  const environment = new Frame(internals.staticFrame)
+  environment.bind('now', internals.defineFunction(((picture: unknown, timezone: unknown) => fromMillis(timestamp.getTime(), picture, timezone)) as never, '<s?s?:s>'))
+  environment.bind('millis', internals.defineFunction((() => timestamp.getTime()) as never, '<:n>'))
   return {
     source,
-    evaluate: (input, bindings) => compiled.evaluate(input, bindings as Record<string, unknown> | undefined),
-    ast: () => compiled.ast(),
+    // What jsonata's own evaluate does, with the engine's frames.
+    evaluate(input, bindings) {
+      timestamp = new Date()
+      const frame = new EvaluationFrame(environment, options, createSequence as never, RegExp, timestamp)
+      if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
+      frame.bind('$', input)
+      // An array input is one value: wrapped, so that paths do not map over it.
+      let root = input
+      if (Array.isArray(input) && !(input as { sequence?: boolean }).sequence) {
+        const wrapped = createSequence(input)
+        wrapped.outerWrapper = true
+        root = wrapped
+      }
+      try {
+        return internals.evaluate(ast, root, frame)
+      } catch (err) {
+        internals.populateMessage(err)
+        throw err
+      }
+    },
+    ast: () => ast,
   }
 }
+
+const fromMillis = (internals.staticFrame.lookup('fromMillis') as { implementation: (millis: number, picture: unknown, timezone: unknown) => unknown }).implementation
 
 /** The error codes of an evaluation that went past a limit (see EngineLimits). */
 export const LIMIT_CODES: ReadonlySet<string> = new Set(['D1011', 'D1012', 'D2015'])

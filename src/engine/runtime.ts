@@ -166,12 +166,14 @@ export function sequenceFactory(maxItems: number): (...items: unknown[]) => Sequ
       return sequence
     }
   }
+  // One push for every sequence of the expression, rather than a closure each.
+  function push(this: Sequence, ...pushed: unknown[]): number {
+    if (this.length + pushed.length > maxItems) fail('D2015', { value: maxItems })
+    return Array.prototype.push.apply(this, pushed)
+  }
   return function createSequence(...items: unknown[]): Sequence {
     const sequence: Sequence = []
-    sequence.push = function (...pushed: unknown[]): number {
-      if (sequence.length + pushed.length > maxItems) fail('D2015', { value: maxItems })
-      return Array.prototype.push.apply(sequence, pushed)
-    }
+    sequence.push = push
     sequence.sequence = true
     if (items.length === 1) sequence.push(items[0])
     return sequence
