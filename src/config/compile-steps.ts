@@ -99,7 +99,8 @@ function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics:
     // JSONata's position is just past the offending token.
     const token = info.token !== undefined && info.token !== '(end)' ? info.token : ''
     const index = Math.max(0, (info.position ?? 0) - token.length)
-    diagnostics.push(diagnosticInValue(source, at, index, `${describePath(at)}: JSONata syntax error: ${info.message}`, 'jsonata-syntax'))
+    if (info.code === 'S0303') diagnostics.push(diagnosticInValue(source, at, index, `${describePath(at)}: ${info.message}`, 'regex-unsupported'))
+    else diagnostics.push(diagnosticInValue(source, at, index, `${describePath(at)}: JSONata syntax error: ${info.message}`, 'jsonata-syntax'))
     return undefined
   }
 }

@@ -19,6 +19,7 @@ export type Rule =
   | 'invalid-value'
   | 'step-kind'
   | 'jsonata-syntax'
+  | 'regex-unsupported'
   | 'hyphenated-name'
   | 'schema-file'
   | 'schema-invalid'

@@ -7,6 +7,7 @@ import { isMap, isScalar, isSeq, isPair, type Node } from 'yaml'
 import { hasErrors, type Diagnostic } from './diagnostics.js'
 import { pointerToPath, without } from './json-paths.js'
 import type { InputSchema } from './steps-file.generated.js'
+import { linearRegExp, patternProblem } from '../engine/regex.js'
 import { didYouMean } from './suggest.js'
 import { describePath, diagnosticAt, diagnosticAtOffset, locate, parseYamlSource, toValue, unreadable, type NodePath, type YamlSource } from './yaml-source.js'
 
@@ -50,6 +51,9 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
     // compiling the meta-schema again for every loaded config is the slowest
     // part of a reload, and it never changes.
     validateSchema: false,
+    // `pattern` and `patternProperties` on a linear-time engine: an input
+    // cannot make validation backtrack (see src/engine/regex.ts).
+    code: { regExp: linearRegExp as never },
     logger: { log: () => {}, warn: (...args: unknown[]) => warnings.push(args.map(String).join(' ')), error: () => {} },
   })
   addFormats(ajv)
@@ -211,9 +215,20 @@ export function createInputSchemas(steps: YamlSource, stepsPath: string, readFil
       return checked(without(schema, [['$schema']]) as SchemaObject, site, report)
     }
     const problems = checkMeta(schema)
-    if (problems === undefined) return schema
-    report(metaErrors(problems, site))
-    return without(schema, problems.map((e) => pointerToPath(e.instancePath))) as SchemaObject
+    if (problems !== undefined) {
+      report(metaErrors(problems, site))
+      schema = without(schema, problems.map((e) => pointerToPath(e.instancePath))) as SchemaObject
+    }
+    // Patterns run on a linear-time engine: one it cannot run is reported
+    // where it is written, and left out so that the rest is checked too.
+    const patterns = unsupportedPatterns(schema, [])
+    if (patterns.length === 0) return schema
+    report(
+      patterns.map((p) =>
+        diagnosticAt(site.source, [...site.path, ...p.path], p.isKey ? 'key' : 'value', `pattern ${JSON.stringify(p.pattern)} cannot be used: ${p.problem}`, 'schema-invalid'),
+      ),
+    )
+    return without(schema, patterns.map((p) => p.path)) as SchemaObject
   }
 
   /** ajv's strict-mode complaints: unknown keywords are errors, each where it is written; type and tuple hints are warnings. */
@@ -324,6 +339,33 @@ const SUBSCHEMAS: Readonly<Record<string, 'schema' | 'map' | 'list'>> = {
   if: 'schema', then: 'schema', else: 'schema', propertyNames: 'schema',
   properties: 'map', patternProperties: 'map', definitions: 'map', $defs: 'map', dependencies: 'map',
   allOf: 'list', anyOf: 'list', oneOf: 'list',
+}
+
+/** Every `pattern` and `patternProperties` pattern of a schema that the linear-time engine cannot run. */
+function unsupportedPatterns(node: unknown, path: NodePath): { path: NodePath; pattern: string; problem: string; isKey: boolean }[] {
+  if (typeof node !== 'object' || node === null || Array.isArray(node)) return []
+  const found: { path: NodePath; pattern: string; problem: string; isKey: boolean }[] = []
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'pattern' && typeof value === 'string') {
+      const problem = patternProblem(value, 'u')
+      if (problem !== undefined) found.push({ path: [...path, key], pattern: value, problem, isKey: false })
+    }
+    if (key === 'patternProperties' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const pattern of Object.keys(value)) {
+        const problem = patternProblem(pattern, 'u')
+        if (problem !== undefined) found.push({ path: [...path, key, pattern], pattern, problem, isKey: true })
+      }
+    }
+    const kind = SUBSCHEMAS[key]
+    if (kind === 'schema') found.push(...unsupportedPatterns(value, [...path, key]))
+    else if (kind === 'list') {
+      if (Array.isArray(value)) value.forEach((item, i) => found.push(...unsupportedPatterns(item, [...path, key, i])))
+      else found.push(...unsupportedPatterns(value, [...path, key]))
+    } else if (kind === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const [name, sub] of Object.entries(value)) found.push(...unsupportedPatterns(sub, [...path, key, name]))
+    }
+  }
+  return found
 }
 
 /** The offsets of every key `key` in the schema at a site (of its value, when a value is given), in subschemas too. */

@@ -11,6 +11,7 @@
 import { compileTree } from './compile.js'
 import { EvaluationFrame, Frame } from './frame.js'
 import { installFunctions } from './functions.js'
+import { LinearRegExp, patternProblem } from './regex.js'
 import { sequenceFactory } from './runtime.js'
 import { internals, syncJsonata } from './sync-jsonata.js'
 
@@ -53,6 +54,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   }
   const parsed = syncJsonata(source, options)
   const ast = parsed.ast()
+  checkPatterns(ast)
   // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
   compileTree(ast)
   const createSequence = sequenceFactory(limits.maxItems)
@@ -67,7 +69,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
     // What jsonata's own evaluate does, with the engine's frames.
     evaluate(input, bindings) {
       timestamp = new Date()
-      const frame = new EvaluationFrame(environment, options, createSequence as never, RegExp, timestamp)
+      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp)
       if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
       frame.bind('$', input)
       // An array input is one value: wrapped, so that paths do not map over it.
@@ -86,6 +88,25 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
     },
     ast: () => ast,
   }
+}
+
+/**
+ * Every `/.../` literal must run on the linear-time engine: one that cannot
+ * (a backreference, a lookaround) fails the compile, as a syntax error does,
+ * at the regular expression.
+ */
+function checkPatterns(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return
+  const n = node as { type?: string; value?: unknown; position?: number }
+  if (n.type === 'regex' && n.value instanceof RegExp) {
+    const problem = patternProblem(n.value.source, n.value.flags)
+    if (problem !== undefined) {
+      const text = `/${n.value.source}/`
+      throw { code: 'S0303', position: n.position, token: text, message: `The regular expression ${text} cannot be used: ${problem}` }
+    }
+    return
+  }
+  for (const value of Object.values(node)) checkPatterns(value)
 }
 
 const fromMillis = (internals.staticFrame.lookup('fromMillis') as { implementation: (millis: number, picture: unknown, timezone: unknown) => unknown }).implementation

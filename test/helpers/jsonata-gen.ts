@@ -34,6 +34,8 @@ const stringLiteral = fc.constantFrom('"x"', '"Ada"', "'b c'", '""', '"a"', '"na
 const literal = fc.oneof(numberLiteral, stringLiteral, fc.constantFrom('true', 'false', 'null'))
 const variable = fc.constantFrom('$', '$$', '$v', '$w', '$i', '$data')
 
+const regex = fc.constantFrom('/a+/', '/[A-Z]/i', '/b c|x/', '/^./m', '/\\d/', '/(a)(b)?/', '/\\s*/', '/x$/', '/[^a]+/')
+
 const UNARY_FUNCTIONS = ['$sum', '$count', '$max', '$min', '$average', '$string', '$number', '$length', '$uppercase', '$lowercase', '$trim', '$keys', '$exists', '$sort', '$reverse', '$distinct', '$not', '$boolean', '$abs', '$floor', '$round', '$type', '$each', '$spread', '$join'] as const
 const BINARY_FUNCTIONS = ['$substring', '$join', '$append', '$lookup', '$split', '$contains', '$map', '$filter', '$substringBefore', '$substringAfter', '$pad', '$zip'] as const
 const BINARY_OPERATORS = ['+', '-', '*', '/', '%', '=', '!=', '<', '<=', '>', '>=', 'and', 'or', '&', 'in', '??', '?:'] as const
@@ -63,7 +65,10 @@ export const expression: fc.Arbitrary<string> = fc.letrec<{ expr: string; path: 
     literal,
     variable,
     tie('path'),
-    fc.tuple(tie('expr'), fc.constantFrom(...BINARY_OPERATORS), tie('expr')).map(([l, op, r]) => `(${l} ${op} ${r})`),
+    // Not a regular expression left of ?: or ??: jsonata clones that side
+    // through JSON, which turns the regular expression into {} and can make
+    // $match loop until memory runs out (jsonata-js too).
+    fc.tuple(tie('expr'), fc.constantFrom(...BINARY_OPERATORS), tie('expr')).map(([l, op, r]) => `(${l} ${(op === '??' || op === '?:') && l.includes('/') ? 'and' : op} ${r})`),
     tie('expr').map((e) => `-${e}`),
     fc.tuple(fc.constantFrom(...UNARY_FUNCTIONS), tie('expr')).map(([f, e]) => `${f}(${e})`),
     fc.tuple(fc.constantFrom(...BINARY_FUNCTIONS), tie('expr'), fc.oneof(tie('expr'), tie('lambda'))).map(([f, a, b]) => `${f}(${a}, ${b})`),
@@ -76,5 +81,8 @@ export const expression: fc.Arbitrary<string> = fc.letrec<{ expr: string; path: 
     fc.tuple(tie('lambda'), tie('expr')).map(([f, e]) => `(${f})(${e})`),
     fc.tuple(numberLiteral, numberLiteral).map(([a, b]) => `[${a}..${b}]`),
     fc.tuple(tie('expr'), tie('lambda'), tie('expr')).map(([a, f, init]) => `$reduce(${a}, function($x, $y) { $x + $y }, ${init})`),
+    // Regular expressions: the engine's linear-time ones against JavaScript's.
+    fc.tuple(fc.constantFrom('$match', '$contains', '$split'), tie('expr'), regex).map(([f, e, r]) => `${f}(${e}, ${r})`),
+    fc.tuple(tie('expr'), regex, fc.constantFrom('"_"', '"<$0>"', '"$1$$"', 'function($m) { $m.index }')).map(([e, r, w]) => `$replace(${e}, ${r}, ${w})`),
   ),
 })).expr

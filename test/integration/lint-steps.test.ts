@@ -92,6 +92,17 @@ describe('npm run lint-steps', () => {
     expect(result.code).toBe(1)
   })
 
+  it('reports a regular expression the linear-time engine cannot run, in an expression or a schema pattern, where it is written', async () => {
+    const result = await lint(`${F}/regex-unsupported.yaml`)
+    expect(result.code).toBe(1)
+    const reason = '(step-runner runs regular expressions on a linear-time engine, RE2, which has no backreferences and no lookaround)'
+    expect(problems(result.stdout)).toEqual([
+      `${F}/regex-unsupported.yaml:5:33: error: steps.a.transform: The regular expression /(a)\\1/ cannot be used: invalid escape sequence: \`\\1\` ${reason}`,
+      `${F}/regex-unsupported.yaml:11:41: error: pattern "^(?=.*@)[^ ]+$" cannot be used: invalid or unsupported Perl syntax: \`(?=\` ${reason}`,
+      `${F}/regex-unsupported.yaml:14:9: error: pattern "^x-(?!y)" cannot be used: invalid or unsupported Perl syntax: \`(?!\` ${reason}`,
+    ])
+  })
+
   it('refuses a step-tests file given as the steps file, naming the steps file to pass (exit 2)', async () => {
     expect(await lint('steps.test.yaml')).toEqual({ code: 2, stdout: '', stderr: 'lint-steps: steps.test.yaml: that is a step-tests file; pass the steps file it tests: steps.yaml\n' })
   })

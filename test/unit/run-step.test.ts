@@ -105,4 +105,12 @@ describe('runStep', async () => {
     const result = await answerOf(registry, 'endless', payload('endless'), NO_UPSTREAM)
     expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'D1012' } } } })
   })
+
+  it('checks a schema pattern in linear time: a pattern that backtracks in JavaScript answers at once', async () => {
+    // '^(a+)+$' against 40 characters would take hours with JavaScript's engine: a test that hung would time out.
+    const withPattern = await registryFrom({ 'steps.yaml': "version: 1\nsteps:\n  p:\n    input: { type: string, pattern: '^(a+)+$' }\n    exit_code: success\n" })
+    const result = await answerOf(withPattern, 'p', payload('p', { data: 'a'.repeat(40) + 'b' }), NO_UPSTREAM)
+    expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'input_invalid', details: [{ keyword: 'pattern' }] } } })
+    expect(await answerOf(withPattern, 'p', payload('p', { data: 'aaa' }), NO_UPSTREAM)).toEqual({ exit_code: 'success' })
+  })
 })
