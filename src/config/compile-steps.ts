@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
-import { compileExpression, describeExpressionError, type Expression } from '../core/expression.js'
+import { compileExpression, DEFAULT_EXPRESSION_LIMITS, describeExpressionError, type Expression } from '../core/expression.js'
+import type { EngineLimits } from '../engine/index.js'
 import type { CompiledStep, StepAction } from '../core/registry.js'
 import { compileHttp, type HttpContext } from './compile-http.js'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchemas } from './input-schemas.js'
 import { findHyphenatedNames } from './hyphenated-names.js'
-import type { StepsFile } from './steps-file.generated.js'
+import type { Limits, StepsFile } from './steps-file.generated.js'
 import type { PartialStep } from './validate-format.js'
 import { describePath, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
 
@@ -30,7 +31,8 @@ export interface CompileContext {
 export async function compileSteps(definitions: Readonly<Record<string, PartialStep>>, ctx: CompileContext): Promise<{ steps: Map<string, CompiledStep>; diagnostics: Diagnostic[] }> {
   const steps = new Map<string, CompiledStep>()
   const diagnostics: Diagnostic[] = []
-  const expression = (text: string, at: NodePath) => compileAt(text, at, ctx, diagnostics)
+  const defaultLimits = expressionLimits(ctx.defaults?.limits, DEFAULT_EXPRESSION_LIMITS)
+  const expression = (text: string, at: NodePath) => compileAt(text, at, ctx, diagnostics, defaultLimits)
   const http: HttpContext = {
     hasFormatErrorAt: ctx.hasFormatErrorAt,
     source: ctx.source,
@@ -48,8 +50,11 @@ export async function compileSteps(definitions: Readonly<Record<string, PartialS
   return { steps, diagnostics }
 }
 
-async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: CompileContext, http: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {
+async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: CompileContext, shared: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {
   const before = diagnostics.length
+  // Every expression of the step runs within its limits: the file's defaults, overridden key by key.
+  const limits = expressionLimits(step.limits, expressionLimits(ctx.defaults?.limits, DEFAULT_EXPRESSION_LIMITS))
+  const http: HttpContext = { ...shared, expression: (text, path) => compileAt(text, path, ctx, diagnostics, limits) }
   let validate: CompiledStep['validate']
   if (step.input !== undefined) {
     const result = await ctx.schemas.compile(step.input, [...at, 'input'])
@@ -78,10 +83,11 @@ async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: C
  * inside it, and so does a step name with a hyphen that JSONata reads as a
  * subtraction.
  */
-function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics: Diagnostic[]): Expression | undefined {
+function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics: Diagnostic[], limits: EngineLimits): Expression | undefined {
   const { source } = ctx
   try {
-    const expression = compileExpression(text)
+    const start = diagnosticInValue(source, at, 0, '', 'jsonata-syntax')
+    const expression = compileExpression(text, limits, `${start.file}:${start.line}:${start.col}`)
     for (const found of findHyphenatedNames(expression.ast(), text, ctx.stepNames)) {
       diagnostics.push(
         diagnosticInValue(
@@ -102,6 +108,17 @@ function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics:
     if (info.code === 'S0303') diagnostics.push(diagnosticInValue(source, at, index, `${describePath(at)}: ${info.message}`, 'regex-unsupported'))
     else diagnostics.push(diagnosticInValue(source, at, index, `${describePath(at)}: JSONata syntax error: ${info.message}`, 'jsonata-syntax'))
     return undefined
+  }
+}
+
+/** A `limits` block over the limits it overrides, key by key. */
+function expressionLimits(written: Limits | undefined, base: EngineLimits): EngineLimits {
+  if (written === undefined) return base
+  return {
+    timeoutMs: written.timeout_ms ?? base.timeoutMs,
+    maxDepth: written.max_depth ?? base.maxDepth,
+    maxItems: written.max_items ?? base.maxItems,
+    maxStringLength: written.max_string_length ?? base.maxStringLength,
   }
 }
 

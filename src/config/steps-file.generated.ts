@@ -62,6 +62,7 @@ export interface StepsFile {
       max_response_bytes?: MaxResponseBytes;
       retry?: RetryPolicy;
     };
+    limits?: Limits;
   };
   /**
    * The steps, by name. A key is the `context.step_name` that the orchestrator sends.
@@ -94,6 +95,30 @@ export interface RetryPolicy {
    */
   non_idempotent?: boolean;
 }
+/**
+ * Bounds on every expression of a step (`transform`, `params`, `query`, `output`). Past one, the step fails with `transform_failed` (or `output_failed`) and `details.code` naming the limit: `timeout`, `depth`, `items` or `string_length`.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "limits".
+ */
+export interface Limits {
+  /**
+   * Wall time of one evaluation, in milliseconds. Default 1000.
+   */
+  timeout_ms?: number;
+  /**
+   * Deepest nesting of function calls (a lambda or built-in called inside another call; recursion). Default 500.
+   */
+  max_depth?: number;
+  /**
+   * Largest sequence or array an operation may build (ranges, `$split`, `$map`, `$append`, ...). Default 100000.
+   */
+  max_items?: number;
+  /**
+   * Longest string an operation may build (`$pad`, `&`, `$join`, `$string`, ...), in UTF-16 units. Default 10000000.
+   */
+  max_string_length?: number;
+}
 export interface Step2 {
   /**
    * What the step does, for people reading the file.
@@ -113,6 +138,7 @@ export interface Step2 {
    * HTTP steps: a JSONata expression over `{ "status", "headers", "body" }` of the response (`$data` and `$context` bound as in `transform`) that must yield `{ "exit_code", "data"? }`. Without it, a 2xx answers `success` with the body as data, anything else `failure` with `data.error.code = "upstream_status"`.
    */
   output?: string;
+  limits?: Limits;
 }
 /**
  * The outbound HTTP call an HTTP step makes, with undici. Redirects are never followed.

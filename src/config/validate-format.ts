@@ -33,7 +33,7 @@ export interface PartialStepsFile {
   readonly defaults?: StepsFile['defaults']
   readonly steps?: Readonly<Record<string, PartialStep>>
 }
-export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output'> & { readonly http?: PartialHttpCall }
+export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output' | 'limits'> & { readonly http?: PartialHttpCall }
 export type PartialHttpCall = Omit<HttpCall, 'url'> & { readonly url?: string }
 
 /** Checks a parsed steps file against schemas/steps.schema.json; every error points at its YAML node. */

@@ -1,17 +1,18 @@
-import { compile, type Expression } from '../engine/index.js'
+import { compile, LIMIT_CODES, type EngineLimits, type Expression as EngineExpression } from '../engine/index.js'
 import type { Payload } from './protocol.js'
 
-export type { Expression }
+/** A compiled expression of a steps file, and where it is written there (`file:line:col`). */
+export interface Expression extends EngineExpression {
+  readonly at?: string
+}
 
-/**
- * Guardrails on every expression, so a transform cannot hang the event loop or
- * exhaust the stack: JSONata checks both on each evaluation step.
- */
-export const EXPRESSION_LIMITS = {
+/** The limits of a step's expressions unless its `limits` (or the file's `defaults.limits`) say otherwise. */
+export const DEFAULT_EXPRESSION_LIMITS: EngineLimits = {
   timeoutMs: 1000,
   maxDepth: 500,
-  maxSequence: 100_000,
-} as const
+  maxItems: 100_000,
+  maxStringLength: 10_000_000,
+}
 
 /**
  * Evaluates a step's expression (transform, params, query) over a payload:
@@ -25,24 +26,31 @@ export function evaluateOverPayload(expression: Expression, payload: Payload): u
 /** The part of a JSONata error that is safe and useful to show a user. */
 export interface ExpressionErrorInfo {
   message: string
+  /** JSONata's error code, or the limit the evaluation went past: `timeout`, `depth`, `items`, `string_length`, `memory`. */
   code?: string
   position?: number
   token?: string
+  /** Where the expression is written: `file:line:col`. */
+  at?: string
 }
 
 /** Compiles once, at load. Throws JSONata's own error on a syntax error. */
-export function compileExpression(source: string): Expression {
-  return compile(source, { timeoutMs: EXPRESSION_LIMITS.timeoutMs, maxDepth: EXPRESSION_LIMITS.maxDepth, maxItems: EXPRESSION_LIMITS.maxSequence })
+export function compileExpression(source: string, limits: EngineLimits = DEFAULT_EXPRESSION_LIMITS, at?: string): Expression {
+  const compiled = compile(source, limits)
+  return at === undefined ? compiled : { ...compiled, at }
 }
 
-export function describeExpressionError(err: unknown): ExpressionErrorInfo {
-  if (typeof err !== 'object' || err === null) return { message: String(err) }
-  const e = err as { message?: unknown; code?: unknown; position?: unknown; token?: unknown }
-  const info: ExpressionErrorInfo = {
-    message: typeof e.message === 'string' && e.message !== '' ? e.message : 'expression failed',
+export function describeExpressionError(err: unknown, expression?: Expression): ExpressionErrorInfo {
+  const info: ExpressionErrorInfo = { message: String(err) }
+  if (typeof err === 'object' && err !== null) {
+    const e = err as { message?: unknown; code?: unknown; position?: unknown; token?: unknown }
+    info.message = typeof e.message === 'string' && e.message !== '' ? e.message : 'expression failed'
+    if (typeof e.code === 'string') info.code = e.code
+    // A limit is the evaluation's, not a token's.
+    const limit = LIMIT_CODES.has(info.code ?? '')
+    if (typeof e.position === 'number' && !limit) info.position = e.position
+    if (typeof e.token === 'string' && !limit) info.token = e.token
   }
-  if (typeof e.code === 'string') info.code = e.code
-  if (typeof e.position === 'number') info.position = e.position
-  if (typeof e.token === 'string') info.token = e.token
+  if (expression?.at !== undefined) info.at = expression.at
   return info
 }

@@ -61,7 +61,7 @@ async function evaluate(expression: Expression | undefined, key: 'params' | 'que
   try {
     return await evaluateOverPayload(expression, payload)
   } catch (err) {
-    const info = describeExpressionError(err)
+    const info = describeExpressionError(err, expression)
     throw new StepFailure(stageFailure('transform', `http.${key} failed: ${info.message}`, info))
   }
 }
@@ -178,7 +178,7 @@ async function mapResponse(output: Expression | undefined, response: SeenRespons
   try {
     mapped = await output.evaluate({ status, headers: response.headers, body }, { data: payload.data, context: payload.context })
   } catch (err) {
-    const info = describeExpressionError(err)
+    const info = describeExpressionError(err, output)
     return stageFailure('output', `output failed: ${info.message}`, { ...info, status })
   }
   if (!isPlainObject(mapped) || typeof mapped['exit_code'] !== 'string' || mapped['exit_code'] === '') {

@@ -31,7 +31,7 @@ export async function runStep(step: CompiledStep, payload: Payload, runtime: Ste
     try {
       output = await evaluateOverPayload(step.transform, payload)
     } catch (err) {
-      const info = describeExpressionError(err)
+      const info = describeExpressionError(err, step.transform)
       return stageFailure('transform', `transform failed: ${info.message}`, info)
     }
     // Checked here, where it was made: as a static step's data or as an HTTP step's request body.

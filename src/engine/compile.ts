@@ -15,7 +15,7 @@
  * and `__evaluate_exit` callbacks (debugging hooks of jsonata that nothing
  * here registers: looking them up walked the whole scope chain at every node).
  */
-import { Frame } from './frame.js'
+import { Frame, stringTooLong } from './frame.js'
 import { internals, type JFrame } from './sync-jsonata.js'
 
 type Ev = (input: unknown, env: JFrame) => unknown
@@ -134,11 +134,8 @@ function wrap(node: Node, core: Ev): Ev {
  * node, as jsonata checks it, but the clock only at every 64th node (reading
  * it at each one cost more than the rest of a small evaluation).
  */
-let ticks = 0
 function guard(base: JFrame['base']): void {
-  const options = base.options
-  if (options !== undefined && options.stack !== undefined && options.stack > 0 && base.depth > options.stack) base.guardrails()
-  else if ((++ticks & 63) === 0) base.guardrails()
+  base.guardrails()
 }
 
 interface Sequence extends Array<unknown> {
@@ -457,7 +454,14 @@ function binaryOperator(op: string): (lhs: unknown, rhs: unknown, env: JFrame) =
         return op === '<' ? l < r : op === '<=' ? l <= r : op === '>' ? l > r : l >= r
       }
     case '&':
-      return (lhs, rhs) => (lhs === undefined ? '' : toString(lhs)).concat(rhs === undefined ? '' : toString(rhs))
+      return (lhs, rhs, env) => {
+        const l = lhs === undefined ? '' : toString(lhs)
+        const r = rhs === undefined ? '' : toString(rhs)
+        // Checked before it is built: doubling a string a few dozen times would exhaust the heap.
+        const max = (env.base.options as { maxStringLength?: number } | undefined)?.maxStringLength
+        if (max !== undefined && l.length + r.length > max) throw stringTooLong(l.length + r.length, max)
+        return l.concat(r)
+      }
     case '..':
       return range
     case 'in':
@@ -613,6 +617,18 @@ interface Builtin {
  * loop over tail calls concerns lambdas only.)
  */
 function applyBuiltin(proc: Builtin, args: unknown[], input: unknown, env: JFrame): unknown {
+  // Counted and checked as jsonata's applyInner is (see sync-jsonata.ts).
+  const base = env.base as unknown as { enterCall?(): void; leaveCall(result: unknown, proc: unknown): unknown; calls: number }
+  if (base.enterCall === undefined) return callBuiltin(proc, args, input, env)
+  base.enterCall()
+  try {
+    return base.leaveCall(callBuiltin(proc, args, input, env), proc)
+  } finally {
+    base.calls--
+  }
+}
+
+function callBuiltin(proc: Builtin, args: unknown[], input: unknown, env: JFrame): unknown {
   try {
     const validated = proc.signature === undefined ? args : proc.signature.validate(args, input)
     const focus = { environment: env, input, options: env.base.options, createSequence: env.base.createSequence }

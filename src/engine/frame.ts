@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8'
 import type { JBase, JFrame } from './sync-jsonata.js'
 
 /**
@@ -38,15 +39,43 @@ export class Frame implements JFrame {
   }
 }
 
-/** What jsonata sets on the frame of one evaluation: its clock, depth and limits. */
+/** The bounds of one evaluation (see EngineLimits). */
+export interface FrameLimits {
+  readonly maxDepth: number
+  readonly maxItems: number
+  readonly maxStringLength: number
+  readonly maxMemoryBytes: number
+}
+
+/** An error for a limit the evaluation went past: `code` names the limit. */
+export function limitError(code: 'timeout' | 'depth' | 'items' | 'string_length' | 'memory', value: number, message: string): { code: string; value: number; message: string } {
+  return { code, value, message }
+}
+
+/**
+ * What jsonata sets on the frame of one evaluation (its clock, depth and
+ * options), and the engine's own bounds: how deep function calls nest, and
+ * how much every call may build (items, string length, and all it built,
+ * roughly in bytes).
+ */
 export class EvaluationFrame extends Frame implements JBase {
   depth = 0
+  calls = 0
+  private readonly heapAtStart = getHeapStatistics().used_heap_size
+  private ticks = 0
   readonly RegexEngine: unknown
-  readonly options: { timeout?: number; stack?: number; sequence?: number }
+  readonly options: { timeout?: number; stack?: number; sequence?: number; maxStringLength?: number }
   readonly createSequence: (...items: unknown[]) => unknown[]
   private readonly started: number
 
-  constructor(parent: JFrame, options: { timeout?: number; stack?: number; sequence?: number }, createSequence: (...items: unknown[]) => unknown[], regexEngine: unknown, timestamp: Date) {
+  constructor(
+    parent: JFrame,
+    options: { timeout?: number; stack?: number; sequence?: number; maxStringLength?: number },
+    createSequence: (...items: unknown[]) => unknown[],
+    regexEngine: unknown,
+    timestamp: Date,
+    readonly limits: FrameLimits,
+  ) {
     super(parent)
     this.base = this as unknown as JFrame & JBase
     this.options = options
@@ -56,10 +85,56 @@ export class EvaluationFrame extends Frame implements JBase {
     this.started = timestamp.getTime()
   }
 
-  /** jsonata's guardrails: past `stack` levels of evaluation, D1011; past `timeout` ms, D1012. */
+  /**
+   * jsonata's guardrails, called at every node: past `stack` levels of
+   * evaluation, D1011; past `timeout` ms, D1012. The clock and the heap are
+   * read at every 64th call only: reading them cost more than a small node.
+   */
   guardrails(): void {
     const { stack, timeout } = this.options
     if (stack !== undefined && stack > 0 && this.depth > stack) throw { code: 'D1011', value: stack, stack: new Error().stack }
+    if ((++this.ticks & 63) !== 0) return
     if (timeout !== undefined && timeout > 0 && Date.now() - this.started > timeout) throw { code: 'D1012', value: timeout, stack: new Error().stack }
+    this.checkMemory()
   }
+
+  /** A function is called: one level deeper. */
+  enterCall(): void {
+    if (++this.calls > this.limits.maxDepth) {
+      this.calls--
+      throw limitError('depth', this.limits.maxDepth, `function calls nest deeper than ${this.limits.maxDepth} (limits.max_depth)`)
+    }
+  }
+
+  /** What a call returns: what a built-in function built is held to the size limits. */
+  leaveCall(result: unknown, proc: unknown): unknown {
+    if (proc !== null && typeof proc === 'object' && (proc as { _jsonata_function?: unknown })._jsonata_function === true) return this.built(result)
+    return result
+  }
+
+  /** Checks the size of a value an operation built. */
+  built(value: unknown): unknown {
+    if (typeof value === 'string') {
+      if (value.length > this.limits.maxStringLength) throw stringTooLong(value.length, this.limits.maxStringLength)
+    } else if (Array.isArray(value)) {
+      if (value.length > this.limits.maxItems) throw limitError('items', this.limits.maxItems, `a list of ${value.length} items, more than ${this.limits.maxItems} (limits.max_items)`)
+    }
+    return value
+  }
+
+  /**
+   * How much the heap has grown since the evaluation began: past
+   * maxMemoryBytes the evaluation fails, before the process runs out. Read
+   * every so many steps (it costs a microsecond); the size limits bound what
+   * a single step can add in between.
+   */
+  checkMemory(): void {
+    if (getHeapStatistics().used_heap_size - this.heapAtStart > this.limits.maxMemoryBytes) {
+      throw limitError('memory', this.limits.maxMemoryBytes, `the evaluation grew the heap by more than ${Math.round(this.limits.maxMemoryBytes / 2 ** 20)} MiB`)
+    }
+  }
+}
+
+export function stringTooLong(length: number, max: number): { code: string; value: number; message: string } {
+  return limitError('string_length', max, `a string of ${length} characters, longer than ${max} (limits.max_string_length)`)
 }

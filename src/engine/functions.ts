@@ -10,7 +10,13 @@
  *   numbers cost seconds. This one splits the list the same way and merges
  *   with a loop: the same comparisons in the same order (so a comparator that
  *   is not a proper order still gives jsonata's result), in O(n log n).
+ * - `$pad` and `$join`: jsonata's, after a check that what they would build
+ *   is within `limits.max_string_length`. Every built-in's result is held to
+ *   the limits after the call (EvaluationFrame.leaveCall); these two can
+ *   build a string far larger than their arguments, so they are stopped
+ *   before (`$pad("", 150000000)` exhausted the heap of the whole process).
  */
+import { stringTooLong } from './frame.js'
 import { isArrayOfNumbers, isArrayOfStrings } from './runtime.js'
 import { internals } from './sync-jsonata.js'
 
@@ -49,6 +55,35 @@ function mergeSort(array: unknown[], comp: Comparator): unknown[] {
   return merged
 }
 
+/** What jsonata passes a built-in as `this`. */
+interface Focus {
+  readonly options?: { readonly maxStringLength?: number }
+}
+
+const jsonataPad = internals.fn['pad'] as unknown as (this: Focus, str: unknown, width: unknown, char: unknown) => unknown
+const jsonataJoin = internals.fn['join'] as unknown as (this: Focus, strs: unknown, separator: unknown) => unknown
+
+function pad(this: Focus, str: unknown, width: unknown, char: unknown): unknown {
+  const max = this.options?.maxStringLength
+  if (max !== undefined && typeof str === 'string' && typeof width === 'number') {
+    const target = Math.abs(Math.trunc(width))
+    const unit = typeof char === 'string' && char.length > 0 ? char.length : 1
+    // jsonata builds the padding whole before it cuts it to length.
+    if (target > max || (target - str.length) * unit > max) throw stringTooLong(Math.max(target, (target - str.length) * unit), max)
+  }
+  return jsonataPad.call(this, str, width, char)
+}
+
+function join(this: Focus, strs: unknown, separator: unknown): unknown {
+  const max = this.options?.maxStringLength
+  if (max !== undefined && Array.isArray(strs)) {
+    let length = typeof separator === 'string' ? separator.length * Math.max(0, strs.length - 1) : Math.max(0, strs.length - 1) * 0
+    for (const s of strs) length += typeof s === 'string' ? s.length : 0
+    if (length > max) throw stringTooLong(length, max)
+  }
+  return jsonataJoin.call(this, strs, separator)
+}
+
 let installed = false
 
 /** Puts the engine's functions in the place of jsonata's, once. */
@@ -57,4 +92,6 @@ export function installFunctions(): void {
   installed = true
   internals.fn['sort'] = sort as never
   internals.staticFrame.bind('sort', internals.defineFunction(sort as never, '<af?:a>'))
+  internals.staticFrame.bind('pad', internals.defineFunction(pad as never, '<s-ns?:s>'))
+  internals.staticFrame.bind('join', internals.defineFunction(join as never, '<a<s>s?:s>'))
 }

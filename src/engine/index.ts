@@ -9,22 +9,41 @@
  * its place construct by construct with both proving it unchanged.
  */
 import { compileTree } from './compile.js'
-import { EvaluationFrame, Frame } from './frame.js'
+import { EvaluationFrame, Frame, limitError, type FrameLimits } from './frame.js'
 import { installFunctions } from './functions.js'
 import { LinearRegExp, patternProblem } from './regex.js'
 import { sequenceFactory } from './runtime.js'
 import { internals, syncJsonata } from './sync-jsonata.js'
 
+/** The bounds on one evaluation; 0 is none. A step's `limits` (see the steps-file format). */
 export interface EngineLimits {
-  /** Wall time of one evaluation, in ms (0: none). */
+  /** Wall time of one evaluation, in ms. */
   readonly timeoutMs: number
-  /** Deepest nesting of evaluation (0: none). */
+  /** Deepest nesting of function calls (a lambda or built-in called inside another call). */
   readonly maxDepth: number
-  /** Largest sequence an evaluation may build (0: none). */
+  /** Largest sequence or list an operation may build. */
   readonly maxItems: number
+  /** Longest string an operation may build, in UTF-16 units. */
+  readonly maxStringLength: number
+  /**
+   * jsonata's own depth limit (its `stack` option): nodes of evaluation, not
+   * calls. Only the conformance suite uses it, as its reference runner does.
+   */
+  readonly maxEvaluationDepth?: number
+  /** How much one evaluation may grow the heap (default MAX_EVALUATION_HEAP_BYTES). */
+  readonly maxMemoryBytes?: number
 }
 
-export const NO_LIMITS: EngineLimits = { timeoutMs: 0, maxDepth: 0, maxItems: 0 }
+export const NO_LIMITS: EngineLimits = { timeoutMs: 0, maxDepth: 0, maxItems: 0, maxStringLength: 0 }
+
+/**
+ * How much one evaluation may grow the heap before it fails with `memory`,
+ * rather than the process running out: well under Node's own heap limit.
+ */
+export const MAX_EVALUATION_HEAP_BYTES = 512 * 1024 * 1024
+
+/** The codes of the errors an evaluation raises past a limit: `details.code` of a step's failure. */
+export const LIMIT_CODES: ReadonlySet<string> = new Set(['timeout', 'depth', 'items', 'string_length', 'memory'])
 
 export interface Expression {
   /** The expression's text. */
@@ -49,8 +68,15 @@ installFunctions()
 export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expression {
   const options = {
     ...(limits.timeoutMs > 0 ? { timeout: limits.timeoutMs } : {}),
-    ...(limits.maxDepth > 0 ? { stack: limits.maxDepth } : {}),
+    ...(limits.maxEvaluationDepth !== undefined && limits.maxEvaluationDepth > 0 ? { stack: limits.maxEvaluationDepth } : {}),
     ...(limits.maxItems > 0 ? { sequence: limits.maxItems } : {}),
+    ...(limits.maxStringLength > 0 ? { maxStringLength: limits.maxStringLength } : {}),
+  }
+  const frameLimits: FrameLimits = {
+    maxDepth: limits.maxDepth > 0 ? limits.maxDepth : Infinity,
+    maxItems: limits.maxItems > 0 ? limits.maxItems : Infinity,
+    maxStringLength: limits.maxStringLength > 0 ? limits.maxStringLength : Infinity,
+    maxMemoryBytes: limits.maxMemoryBytes ?? MAX_EVALUATION_HEAP_BYTES,
   }
   const parsed = syncJsonata(source, options)
   const ast = parsed.ast()
@@ -69,7 +95,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
     // What jsonata's own evaluate does, with the engine's frames.
     evaluate(input, bindings) {
       timestamp = new Date()
-      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp)
+      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp, frameLimits)
       if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
       frame.bind('$', input)
       // An array input is one value: wrapped, so that paths do not map over it.
@@ -82,8 +108,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
       try {
         return internals.evaluate(ast, root, frame)
       } catch (err) {
-        internals.populateMessage(err)
-        throw err
+        throw asLimitError(err, limits) ?? (internals.populateMessage(err), err)
       }
     },
     ast: () => ast,
@@ -111,5 +136,16 @@ function checkPatterns(node: unknown): void {
 
 const fromMillis = (internals.staticFrame.lookup('fromMillis') as { implementation: (millis: number, picture: unknown, timezone: unknown) => unknown }).implementation
 
-/** The error codes of an evaluation that went past a limit (see EngineLimits). */
-export const LIMIT_CODES: ReadonlySet<string> = new Set(['D1011', 'D1012', 'D2015'])
+/** jsonata's own limit errors, and the JavaScript engine's, as the engine's limit errors. */
+function asLimitError(err: unknown, limits: EngineLimits): unknown {
+  const e = err as { code?: unknown; message?: unknown }
+  if (e.code === 'D1011') return limitError('depth', limits.maxEvaluationDepth ?? 0, `the evaluation nested deeper than ${limits.maxEvaluationDepth} levels`)
+  if (e.code === 'D1012') return limitError('timeout', limits.timeoutMs, `the evaluation took longer than ${limits.timeoutMs} ms (limits.timeout_ms)`)
+  if (e.code === 'D2015') return limitError('items', limits.maxItems, `a list of more than ${limits.maxItems} items (limits.max_items)`)
+  if (err instanceof RangeError) {
+    if (/call stack/i.test(err.message)) return limitError('depth', limits.maxDepth, 'the evaluation nested deeper than the stack allows (limits.max_depth)')
+    if (/string length/i.test(err.message)) return limitError('string_length', limits.maxStringLength, 'a string longer than JavaScript allows (limits.max_string_length)')
+    if (/array length/i.test(err.message)) return limitError('items', limits.maxItems, 'a list longer than JavaScript allows (limits.max_items)')
+  }
+  return undefined
+}

@@ -36,6 +36,14 @@ const REWRITES: readonly [RegExp, string, number][] = [
     'function evaluate(expr, input, environment) {\n        if (expr.__compiled !== undefined) return expr.__compiled(input, environment);\n        var result;',
     1,
   ],
+  // Every call of a function (a lambda or a built-in) goes through
+  // applyInner: where the engine counts how deep calls nest and checks what
+  // each call built (see EvaluationFrame.enterCall and leaveCall).
+  [
+    /function applyInner\(proc, args, input, environment\) \{/g,
+    'function applyInner(proc, args, input, environment) { var __base = environment.base; if (__base.enterCall === undefined) return applyUnbounded(proc, args, input, environment); __base.enterCall(); try { return __base.leaveCall(applyUnbounded(proc, args, input, environment), proc); } finally { __base.calls--; } }\n    function applyUnbounded(proc, args, input, environment) {',
+    1,
+  ],
   // Expose the internals, inside the evaluator module's scope.
   [
     /jsonata\.parser = parser;/g,

@@ -103,6 +103,16 @@ describe('npm run lint-steps', () => {
     ])
   })
 
+  it('checks the keys and values of limits blocks, in defaults and in steps', async () => {
+    const result = await lint(`${F}/limits-invalid.yaml`)
+    expect(result.code).toBe(1)
+    expect(problems(result.stdout)).toEqual([
+      `${F}/limits-invalid.yaml:4:25: error: defaults.limits.timeout_ms must be >= 1`,
+      `${F}/limits-invalid.yaml:7:15: error: unknown key 'max_itmes' in steps.a.limits (did you mean 'max_items'?)`,
+      `${F}/limits-invalid.yaml:7:40: error: steps.a.limits.max_depth must be an integer, not a string`,
+    ])
+  })
+
   it('refuses a step-tests file given as the steps file, naming the steps file to pass (exit 2)', async () => {
     expect(await lint('steps.test.yaml')).toEqual({ code: 2, stdout: '', stderr: 'lint-steps: steps.test.yaml: that is a step-tests file; pass the steps file it tests: steps.yaml\n' })
   })

@@ -55,6 +55,45 @@ describe('the expression engine', () => {
     expect(() => compile('$match($, /(a)\\1/)')).toThrow(expect.objectContaining({ code: 'S0303', message: expect.stringContaining('no backreferences and no lookaround') }))
     expect(() => compile('$contains($, /a(?=b)/)')).toThrow(expect.objectContaining({ code: 'S0303' }))
   })
+
+  describe('limits', () => {
+    const limits = { timeoutMs: 200, maxDepth: 100, maxItems: 1000, maxStringLength: 1000 }
+    const failure = (source: string, input: unknown = {}, bounds = limits) => {
+      try {
+        return { result: compile(source, bounds).evaluate(input) }
+      } catch (err) {
+        return { code: (err as { code?: string }).code, message: (err as Error).message }
+      }
+    }
+
+    it('timeout: a loop that never deepens ends on the clock', () => {
+      expect(failure('($f := function($n) { $f($n + 1) }; $f(0))')).toEqual({ code: 'timeout', message: 'the evaluation took longer than 200 ms (limits.timeout_ms)' })
+    })
+
+    it('depth: calls nested deeper than max_depth', () => {
+      expect(failure('($f := function($n) { 1 + $f($n + 1) }; $f(0))')).toEqual({ code: 'depth', message: 'function calls nest deeper than 100 (limits.max_depth)' })
+      expect(failure('($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(90))')).toEqual({ result: 90 })
+    })
+
+    it('items: ranges, sequences and lists that functions build', () => {
+      expect(failure('[1..5000]')).toMatchObject({ code: 'items' })
+      expect(failure('$split($, "")', 'x'.repeat(2000))).toMatchObject({ code: 'items', message: 'a list of 2000 items, more than 1000 (limits.max_items)' })
+      expect(failure('$count([1..900].($ * 2))')).toEqual({ result: 900 })
+    })
+
+    it('string_length: checked before $pad, $join and & build their string', () => {
+      expect(failure('$pad("", 150000000)')).toEqual({ code: 'string_length', message: 'a string of 150000000 characters, longer than 1000 (limits.max_string_length)' })
+      expect(failure('$reduce([1..30], function($a, $i) { $a & $a }, "x")')).toMatchObject({ code: 'string_length' })
+      expect(failure('$join([1..100].$pad("", 20), "")')).toMatchObject({ code: 'string_length' })
+      expect(failure('$string([1..400])')).toMatchObject({ code: 'string_length' })
+      expect(failure('$pad("x", 50)')).toEqual({ result: 'x'.padEnd(50) })
+    })
+
+    it('memory: an evaluation that grows the heap past its bound fails, the process does not', () => {
+      const bounds = { timeoutMs: 20_000, maxDepth: 100, maxItems: 100_000, maxStringLength: 10_000_000, maxMemoryBytes: 64 * 1024 * 1024 }
+      expect(failure('[1..100000].($pad("", 9999999) & $string($))', {}, bounds)).toMatchObject({ code: 'memory' })
+    })
+  })
 })
 
 /** jsonata-js itself, with JavaScript's RegExp: the reference for regular expressions. */

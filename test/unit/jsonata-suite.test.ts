@@ -17,7 +17,7 @@ async function run(c: SuiteCase): Promise<{ ok: true; value: unknown } | { ok: f
   try {
     // The reference runner bounds these cases itself and raises U1001 past
     // its bounds; the engine's own limit errors stand for it here.
-    const limits = c.timelimit === undefined ? NO_LIMITS : { ...NO_LIMITS, timeoutMs: c.timelimit, maxDepth: c.depth ?? 0 }
+    const limits = c.timelimit === undefined ? NO_LIMITS : { ...NO_LIMITS, timeoutMs: c.timelimit, maxEvaluationDepth: c.depth ?? 0 }
     const expression = compile(c.expr, limits)
     return { ok: true, value: await expression.evaluate(c.input, c.bindings) }
   } catch (err) {

@@ -96,14 +96,17 @@ describe('runStep', async () => {
     expect(JSON.stringify(result)).not.toContain('stack')
   })
 
-  it('stops deep recursion with the stack guardrail', async () => {
+  it('stops deep recursion at limits.max_depth (500 nested calls by default), saying where the expression is', async () => {
     const result = await answerOf(registry, 'deep', payload('deep'), NO_UPSTREAM)
-    expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'D1011' } } } })
+    expect(result).toEqual({
+      exit_code: 'failure',
+      data: { error: { code: 'transform_failed', message: 'transform failed: function calls nest deeper than 500 (limits.max_depth)', details: { code: 'depth', message: 'function calls nest deeper than 500 (limits.max_depth)', at: 'steps.yaml:29:17' } } },
+    })
   })
 
-  it('stops an endless (tail-recursive) loop with the time guardrail', async () => {
+  it('stops an endless (tail-recursive) loop at limits.timeout_ms (1000 ms by default)', async () => {
     const result = await answerOf(registry, 'endless', payload('endless'), NO_UPSTREAM)
-    expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'D1012' } } } })
+    expect(result).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'timeout', at: 'steps.yaml:32:17' } } } })
   })
 
   it('checks a schema pattern in linear time: a pattern that backtracks in JavaScript answers at once', async () => {
