@@ -10,6 +10,10 @@
  *   numbers cost seconds. This one splits the list the same way and merges
  *   with a loop: the same comparisons in the same order (so a comparator that
  *   is not a proper order still gives jsonata's result), in O(n log n).
+ * - `$distinct`: jsonata compares every item with every item kept so far,
+ *   deeply: 20,000 objects took 8 s. This one files each item under a key
+ *   that two items share exactly when jsonata finds them equal, and keeps
+ *   the first of each, in order: O(n).
  * - `$pad` and `$join`: jsonata's, after a check that what they would build
  *   is within `limits.max_string_length`. Every built-in's result is held to
  *   the limits after the call (EvaluationFrame.leaveCall); these two can
@@ -84,6 +88,73 @@ function join(this: Focus, strs: unknown, separator: unknown): unknown {
   return jsonataJoin.call(this, strs, separator)
 }
 
+const jsonataDistinct = internals.fn['distinct'] as unknown as (this: unknown, arr: unknown) => unknown
+
+function distinct(this: { createSequence(): unknown[] }, arr: unknown): unknown {
+  if (arr === undefined) return undefined
+  if (!Array.isArray(arr) || arr.length <= 1) return arr
+  const keys: string[] = []
+  for (let i = 0; i < arr.length; i++) {
+    const key = equalityKey(arr[i], i)
+    // Something the key cannot stand for: jsonata's own way, item by item.
+    if (key === undefined) return jsonataDistinct.call(this, arr)
+    keys.push(key)
+  }
+  const results = (arr as { sequence?: boolean }).sequence === true ? this.createSequence() : []
+  const seen = new Set<string>()
+  for (let i = 0; i < arr.length; i++) {
+    if (seen.has(keys[i]!)) continue
+    seen.add(keys[i]!)
+    results.push(arr[i])
+  }
+  return results
+}
+
+/**
+ * A key that two values share exactly when jsonata's deep equality holds
+ * between them: the same scalar (0 and -0 alike; NaN never), lists equal item
+ * by item, objects with the same own names and values whatever their order.
+ * Undefined for what it cannot decide: functions, and objects with a
+ * `length`, which that equality may find equal to a list.
+ */
+function equalityKey(value: unknown, index: number): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return `s${JSON.stringify(value)}`
+    case 'number':
+      return Number.isNaN(value) ? `nan${index}` : `n${value === 0 ? 0 : value}`
+    case 'boolean':
+      return value ? 't' : 'f'
+    case 'undefined':
+      return 'u'
+    case 'object': {
+      if (value === null) return 'z'
+      if (Array.isArray(value)) {
+        let key = '['
+        for (const item of value) {
+          const k = equalityKey(item, index)
+          if (k === undefined) return undefined
+          key += `${k},`
+        }
+        return `${key}]`
+      }
+      const proto = Object.getPrototypeOf(value) as unknown
+      if (proto !== Object.prototype && proto !== null) return undefined
+      const names = Object.getOwnPropertyNames(value).sort()
+      if (names.includes('length') || names.includes('_jsonata_lambda') || names.includes('_jsonata_function')) return undefined
+      let key = '{'
+      for (const name of names) {
+        const k = equalityKey((value as Record<string, unknown>)[name], index)
+        if (k === undefined) return undefined
+        key += `${JSON.stringify(name)}:${k},`
+      }
+      return `${key}}`
+    }
+    default:
+      return undefined
+  }
+}
+
 let installed = false
 
 /** Puts the engine's functions in the place of jsonata's, once. */
@@ -93,5 +164,6 @@ export function installFunctions(): void {
   internals.fn['sort'] = sort as never
   internals.staticFrame.bind('sort', internals.defineFunction(sort as never, '<af?:a>'))
   internals.staticFrame.bind('pad', internals.defineFunction(pad as never, '<s-ns?:s>'))
+  internals.staticFrame.bind('distinct', internals.defineFunction(distinct as never, '<x:x>'))
   internals.staticFrame.bind('join', internals.defineFunction(join as never, '<a<s>s?:s>'))
 }

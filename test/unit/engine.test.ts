@@ -23,6 +23,13 @@ describe('the expression engine', () => {
     expect(compile('$count($^($))', NO_LIMITS).evaluate(numbers)).toBe(40_000)
   })
 
+  it('keeps the distinct items of 20,000 objects, the first of each in order, as jsonata compares them', () => {
+    const objects = Array.from({ length: 20_000 }, (_, i) => ({ id: i % 5000, tags: ['a', Math.floor(i / 5000) % 2], nested: { b: i % 5000, a: 'x' } }))
+    expect(compile('$count($distinct($))').evaluate(objects)).toBe(10_000)
+    const mixed = [1, '1', 1, 0, -0, null, null, [1, 2], [1, 2], { a: 1, b: 2 }, { b: 2, a: 1 }, { length: 1, 0: 1 }, [1]]
+    expect(JSON.stringify(compile('$distinct($)').evaluate(mixed))).toBe(JSON.stringify(syncJsonata('$distinct($)').evaluate(mixed)))
+  })
+
   it('sorts stably, comparing in the order jsonata does', () => {
     const items = [{ k: 1, i: 0 }, { k: 0, i: 1 }, { k: 1, i: 2 }, { k: 0, i: 3 }]
     expect(JSON.stringify(compile('$sort($, function($a, $b) { $a.k > $b.k }).i').evaluate(items))).toBe('[1,3,0,2]')
