@@ -6,6 +6,7 @@ import { Agent } from 'undici'
 import { checkSteps } from './config/check.js'
 import { formatDiagnostic } from './config/diagnostics.js'
 import { createVerifier } from './core/signature.js'
+import { closeEvaluatorPool } from './engine/index.js'
 import { buildAdminApp, buildApp } from './server/app.js'
 import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { listen, type Listening } from './server/connections.js'
@@ -127,6 +128,7 @@ async function main(): Promise<number> {
       }
       await admin?.close()
       await dispatcher.close()
+      await closeEvaluatorPool()
       app.log.info('stopped')
     },
   )

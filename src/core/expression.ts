@@ -19,8 +19,8 @@ export const DEFAULT_EXPRESSION_LIMITS: EngineLimits = {
  * the root is dependencies_context ({} when absent), with $data and $context
  * bound. The one place that says what a step expression sees.
  */
-export function evaluateOverPayload(expression: Expression, payload: Payload): unknown {
-  return expression.evaluate(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
+export function evaluateOverPayload(expression: Expression, payload: Payload): Promise<unknown> {
+  return expression.evaluateIsolated(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
 }
 
 /** The part of a JSONata error that is safe and useful to show a user. */

@@ -176,7 +176,7 @@ async function mapResponse(output: Expression | undefined, response: SeenRespons
   }
   let mapped: unknown
   try {
-    mapped = await output.evaluate({ status, headers: response.headers, body }, { data: payload.data, context: payload.context })
+    mapped = await output.evaluateIsolated({ status, headers: response.headers, body }, { data: payload.data, context: payload.context })
   } catch (err) {
     const info = describeExpressionError(err, output)
     return stageFailure('output', `output failed: ${info.message}`, { ...info, status })

@@ -39,6 +39,12 @@ export class Frame implements JFrame {
   }
 }
 
+/**
+ * Thrown through an evaluation that has run on the main thread for longer
+ * than it may: the evaluation starts again on an evaluation thread (pool.ts).
+ */
+export const OFFLOAD: { readonly offload: true } = { offload: true } // not frozen: jsonata's handlers add a position and token to what passes them
+
 /** The bounds of one evaluation (see EngineLimits). */
 export interface FrameLimits {
   readonly maxDepth: number
@@ -66,7 +72,8 @@ export class EvaluationFrame extends Frame implements JBase {
   readonly RegexEngine: unknown
   readonly options: { timeout?: number; stack?: number; sequence?: number; maxStringLength?: number }
   readonly createSequence: (...items: unknown[]) => unknown[]
-  private readonly started: number
+  /** When the evaluation must end (D1012, the timeout), in ms; Infinity for never. */
+  private readonly deadline: number
 
   constructor(
     parent: JFrame,
@@ -75,6 +82,7 @@ export class EvaluationFrame extends Frame implements JBase {
     regexEngine: unknown,
     timestamp: Date,
     readonly limits: FrameLimits,
+    clock: { readonly deadline?: number | undefined; readonly yieldAt?: number | undefined } = {},
   ) {
     super(parent)
     this.base = this as unknown as JFrame & JBase
@@ -82,8 +90,12 @@ export class EvaluationFrame extends Frame implements JBase {
     this.createSequence = createSequence
     this.RegexEngine = regexEngine
     this.timestamp = timestamp
-    this.started = timestamp.getTime()
+    this.deadline = clock.deadline ?? (options.timeout !== undefined && options.timeout > 0 ? Date.now() + options.timeout : Infinity)
+    this.yieldAt = clock.yieldAt ?? Infinity
   }
+
+  /** Past this time (ms), the evaluation gives way (OFFLOAD): it is finished on an evaluation thread. */
+  private readonly yieldAt: number
 
   /**
    * jsonata's guardrails, called at every node: past `stack` levels of
@@ -94,7 +106,9 @@ export class EvaluationFrame extends Frame implements JBase {
     const { stack, timeout } = this.options
     if (stack !== undefined && stack > 0 && this.depth > stack) throw { code: 'D1011', value: stack, stack: new Error().stack }
     if ((++this.ticks & 63) !== 0) return
-    if (timeout !== undefined && timeout > 0 && Date.now() - this.started > timeout) throw { code: 'D1012', value: timeout, stack: new Error().stack }
+    const now = Date.now()
+    if (now > this.yieldAt) throw OFFLOAD
+    if (now > this.deadline) throw { code: 'D1012', value: timeout, stack: new Error().stack }
     this.checkMemory()
   }
 

@@ -9,7 +9,9 @@
  * its place construct by construct with both proving it unchanged.
  */
 import { compileTree } from './compile.js'
-import { EvaluationFrame, Frame, limitError, type FrameLimits } from './frame.js'
+import { EvaluationFrame, Frame, limitError, OFFLOAD, type FrameLimits } from './frame.js'
+import { EvaluatorPool } from './pool.js'
+import { NotData } from './values.js'
 import { installFunctions } from './functions.js'
 import { LinearRegExp, patternProblem } from './regex.js'
 import { sequenceFactory } from './runtime.js'
@@ -48,10 +50,42 @@ export const LIMIT_CODES: ReadonlySet<string> = new Set(['timeout', 'depth', 'it
 export interface Expression {
   /** The expression's text. */
   readonly source: string
-  /** Evaluates over an input, with variables bound (`{x: 1}` binds `$x`). Throws a JSONata error (`code`, `position`, `token`, `message`). */
-  evaluate(input: unknown, bindings?: Readonly<Record<string, unknown>>): unknown
+  /**
+   * Evaluates over an input, with variables bound (`{x: 1}` binds `$x`), on
+   * this thread, within the limits. Throws a JSONata error (`code`,
+   * `position`, `token`, `message`), or a limit's.
+   */
+  evaluate(input: unknown, bindings?: Readonly<Record<string, unknown>>, clock?: Clock): unknown
+  /**
+   * The same, isolated: on this thread for at most INLINE_MS, then, when it
+   * needs longer, on an evaluation thread (see pool.ts) so that it holds up
+   * no other request. What the server calls.
+   */
+  evaluateIsolated(input: unknown, bindings?: Readonly<Record<string, unknown>>): Promise<unknown>
   /** JSONata's parse tree. */
   ast(): unknown
+}
+
+/** When an evaluation runs: its clock ($now), its deadline, when it gives way to a thread. */
+export interface Clock {
+  readonly timestamp?: number | undefined
+  readonly deadline?: number | undefined
+  readonly yieldAt?: number | undefined
+}
+
+/** How long an evaluation may run on the main thread before it moves to an evaluation thread. */
+export const INLINE_MS = 10
+
+let pool: EvaluatorPool | undefined
+/** The evaluation threads, made when first needed. */
+export function evaluatorPool(): EvaluatorPool {
+  return (pool ??= new EvaluatorPool())
+}
+
+/** Ends the evaluation threads: for a process that is stopping. */
+export async function closeEvaluatorPool(): Promise<void> {
+  await pool?.close()
+  pool = undefined
 }
 
 /** An error as JSONata raises it. */
@@ -90,12 +124,12 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   const environment = new Frame(internals.staticFrame)
   environment.bind('now', internals.defineFunction(((picture: unknown, timezone: unknown) => fromMillis(timestamp.getTime(), picture, timezone)) as never, '<s?s?:s>'))
   environment.bind('millis', internals.defineFunction((() => timestamp.getTime()) as never, '<:n>'))
-  return {
+  const expression: Expression = {
     source,
     // What jsonata's own evaluate does, with the engine's frames.
-    evaluate(input, bindings) {
-      timestamp = new Date()
-      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp, frameLimits)
+    evaluate(input, bindings, clock = {}) {
+      timestamp = clock.timestamp === undefined ? new Date() : new Date(clock.timestamp)
+      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp, frameLimits, clock)
       if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
       frame.bind('$', input)
       // An array input is one value: wrapped, so that paths do not map over it.
@@ -108,11 +142,31 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
       try {
         return internals.evaluate(ast, root, frame)
       } catch (err) {
+        if (isOffload(err)) throw OFFLOAD
         throw asLimitError(err, limits) ?? (internals.populateMessage(err), err)
       }
     },
+    async evaluateIsolated(input, bindings) {
+      const requested = Date.now()
+      const deadline = limits.timeoutMs > 0 ? requested + limits.timeoutMs : undefined
+      try {
+        return expression.evaluate(input, bindings, { timestamp: requested, deadline, yieldAt: requested + INLINE_MS })
+      } catch (err) {
+        if (err !== OFFLOAD) throw err
+      }
+      const outcome = await evaluatorPool().run({ source, limits, input, bindings, timestamp: requested, deadline: deadline ?? requested + 3_600_000 })
+      if (outcome.ok) return outcome.value
+      if ('notData' in outcome) return new NotData(outcome.notData)
+      throw outcome.error
+    },
     ast: () => ast,
   }
+  return expression
+}
+
+/** OFFLOAD, as it may come back through jsonata's handlers ($eval wraps what it catches). */
+function isOffload(err: unknown): boolean {
+  return err === OFFLOAD || (typeof err === 'object' && err !== null && (err as { error?: unknown }).error === OFFLOAD)
 }
 
 /**

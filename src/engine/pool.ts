@@ -1,0 +1,181 @@
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { limitError } from './frame.js'
+import type { EngineLimits } from './index.js'
+
+/**
+ * Threads that finish the evaluations the main thread gave up on.
+ *
+ * An evaluation starts on the main thread, which is what almost every
+ * evaluation needs (a few microseconds). One that is still running after a
+ * few milliseconds stops there and runs again on one of these threads, where
+ * it can take its whole `timeout_ms` without holding up any other request:
+ * a JSONata expression has no side effects, so running it again is safe.
+ * Each thread has its own heap, bounded (`resourceLimits`): an evaluation
+ * that exhausts it ends that thread, not the process. A thread still busy
+ * at the evaluation's deadline is terminated and replaced.
+ */
+export interface Job {
+  readonly source: string
+  readonly limits: EngineLimits
+  readonly input: unknown
+  readonly bindings: Readonly<Record<string, unknown>> | undefined
+  /** The evaluation's clock ($now, $millis), in ms. */
+  readonly timestamp: number
+  /** When the evaluation must have ended, in ms since the epoch: waiting for a thread counts. */
+  readonly deadline: number
+}
+
+export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown } | { readonly ok: false; readonly notData: string }
+
+/** Each thread's heap, in MiB. */
+const HEAP_MB = 512
+/**
+ * How much an evaluation on a thread may grow its heap: it fails with
+ * `memory` there, well before V8 would spend its time collecting garbage
+ * near the thread's limit (and then end the thread).
+ */
+export const EVALUATION_HEAP_BYTES = 320 * 1024 * 1024
+/** How long past the deadline a thread may take to report its own timeout before it is terminated. */
+const GRACE_MS = 100
+
+/**
+ * A thread left with more heap than this after an evaluation ends once it has
+ * been idle IDLE_MS, giving its memory back; a smaller one stays, ready (a
+ * new thread takes ~60 ms to start).
+ */
+const LARGE_HEAP_BYTES = 64 * 1024 * 1024
+const IDLE_MS = 1000
+
+interface Slot {
+  worker: Worker
+  job: Pending | undefined
+  /** Ends a large idle thread (see LARGE_HEAP_BYTES). */
+  idle: NodeJS.Timeout | undefined
+}
+
+interface Pending {
+  readonly id: number
+  readonly job: Job
+  readonly resolve: (outcome: Outcome) => void
+  timer: NodeJS.Timeout | undefined
+}
+
+export class EvaluatorPool {
+  private readonly slots: Slot[] = []
+  private readonly queue: Pending[] = []
+  private nextId = 0
+  private closed = false
+
+  constructor(
+    private readonly size: number = Math.max(1, Math.min(4, availableParallelism())),
+    private readonly script: URL = workerScript(),
+  ) {}
+
+  run(job: Job): Promise<Outcome> {
+    if (this.closed) return Promise.resolve({ ok: false, error: new Error('the expression engine is shut down') })
+    return new Promise<Outcome>((resolve) => {
+      const pending: Pending = { id: this.nextId++, job, resolve, timer: undefined }
+      // The deadline holds while the job waits for a thread, and while it runs.
+      pending.timer = setTimeout(() => this.expire(pending), Math.max(0, job.deadline - Date.now()) + GRACE_MS)
+      pending.timer.unref()
+      this.queue.push(pending)
+      this.dispatch()
+    })
+  }
+
+  /** Terminates every thread: for a process that is stopping. */
+  async close(): Promise<void> {
+    this.closed = true
+    for (const pending of this.queue.splice(0)) this.finish(pending, { ok: false, error: new Error('the expression engine is shut down') })
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()))
+    this.slots.length = 0
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.job === undefined)
+      if (slot === undefined && this.slots.length < this.size) slot = this.spawn()
+      if (slot === undefined) return
+      const pending = this.queue.shift()!
+      slot.job = pending
+      clearTimeout(slot.idle)
+      slot.worker.postMessage({ id: pending.id, ...pending.job })
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.script, { resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 32 } })
+    // An idle pool does not keep a process alive (a CLI ends when its work does).
+    worker.unref()
+    const slot: Slot = { worker, job: undefined, idle: undefined }
+    worker.on('message', (message: { id: number; heap: number } & Outcome) => {
+      const pending = slot.job
+      if (pending === undefined || pending.id !== message.id) return
+      slot.job = undefined
+      const { id: _id, heap, ...outcome } = message
+      this.finish(pending, outcome as Outcome)
+      this.dispatch()
+      if (slot.job === undefined && heap > LARGE_HEAP_BYTES) {
+        slot.idle = setTimeout(() => void (slot.job === undefined && this.retire(slot)), IDLE_MS)
+        slot.idle.unref()
+      }
+    })
+    worker.on('error', (err: Error & { code?: string }) => {
+      const pending = slot.job
+      slot.job = undefined
+      if (pending !== undefined) {
+        const memory = err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        this.finish(pending, {
+          ok: false,
+          error: memory ? limitError('memory', HEAP_MB * 1024 * 1024, `the evaluation ran out of its ${HEAP_MB} MiB heap`) : { code: 'engine', message: `the evaluation failed: ${err.message}` },
+        })
+      }
+    })
+    worker.on('exit', () => {
+      clearTimeout(slot.idle)
+      const at = this.slots.indexOf(slot)
+      if (at >= 0) this.slots.splice(at, 1)
+      if (slot.job !== undefined) this.finish(slot.job, { ok: false, error: { code: 'engine', message: 'the evaluation thread stopped' } })
+      slot.job = undefined
+      if (!this.closed) this.dispatch()
+    })
+    this.slots.push(slot)
+    return slot
+  }
+
+  /** Ends an idle thread; the next job that needs one starts a new one. */
+  private retire(slot: Slot): void {
+    const at = this.slots.indexOf(slot)
+    if (at >= 0) this.slots.splice(at, 1)
+    void slot.worker.terminate()
+  }
+
+  /** The deadline passed: a queued job is dropped; a running one takes its thread with it. */
+  private expire(pending: Pending): void {
+    const queued = this.queue.indexOf(pending)
+    if (queued >= 0) this.queue.splice(queued, 1)
+    const slot = this.slots.find((s) => s.job === pending)
+    if (slot !== undefined) {
+      slot.job = undefined
+      void slot.worker.terminate()
+    }
+    const { timeoutMs } = pending.job.limits
+    this.finish(pending, { ok: false, error: limitError('timeout', timeoutMs, `the evaluation took longer than ${timeoutMs} ms (limits.timeout_ms)`) })
+  }
+
+  private finish(pending: Pending, outcome: Outcome): void {
+    clearTimeout(pending.timer)
+    pending.resolve(outcome)
+  }
+}
+
+/**
+ * The thread's script, beside this module in dist/. Under the tests, which
+ * run the TypeScript sources, it is the built one (the tests build dist/ first).
+ */
+function workerScript(): URL {
+  const here = fileURLToPath(import.meta.url)
+  return here.endsWith('.ts') ? new URL(`../../dist/engine/worker.js`, import.meta.url) : new URL('./worker.js', import.meta.url)
+}

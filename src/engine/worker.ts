@@ -1,0 +1,45 @@
+/**
+ * An evaluation thread of the pool (pool.ts): compiles each expression it is
+ * given once, and evaluates it with its limits and the deadline of the
+ * evaluation it finishes. A result that cannot cross back (a function) is
+ * described instead.
+ */
+import { getHeapStatistics } from 'node:v8'
+import { parentPort } from 'node:worker_threads'
+import { compile, type Expression } from './index.js'
+import { EVALUATION_HEAP_BYTES, type Job } from './pool.js'
+import { jsonProblem } from './values.js'
+
+const compiled = new Map<string, Expression>()
+const MAX_COMPILED = 1000
+
+parentPort!.on('message', (job: Job & { id: number }) => {
+  const key = `${JSON.stringify(job.limits)}\u0000${job.source}`
+  let expression = compiled.get(key)
+  if (expression === undefined) {
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!)
+    // Well under the thread's heap: the evaluation fails by name before V8 runs out (and thrashes first).
+    expression = compile(job.source, { ...job.limits, maxMemoryBytes: EVALUATION_HEAP_BYTES })
+    compiled.set(key, expression)
+  }
+  try {
+    const value = expression.evaluate(job.input, job.bindings, { timestamp: job.timestamp, deadline: job.deadline })
+    const problem = jsonProblem(value, Infinity)
+    // Data, but not always clonable as it is: a sequence carries its own push.
+    // It crosses as the JSON it is answered as.
+    parentPort!.postMessage({ heap: heapUsed(), ...(problem === undefined ? { id: job.id, ok: true, value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)) } : { id: job.id, ok: false, notData: problem }) })
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown; position?: unknown; token?: unknown; value?: unknown }
+    parentPort!.postMessage({
+      id: job.id,
+      heap: heapUsed(),
+      ok: false,
+      error: { code: e.code, message: e.message, position: e.position, token: e.token, ...(typeof e.value === 'string' || typeof e.value === 'number' ? { value: e.value } : {}) },
+    })
+  }
+})
+
+/** The thread's heap after an evaluation, garbage included: the pool ends a thread left large. */
+function heapUsed(): number {
+  return getHeapStatistics().used_heap_size
+}

@@ -1,0 +1,76 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { compile, INLINE_MS, type EngineLimits } from '../../src/engine/index.js'
+import { EvaluatorPool, type Job } from '../../src/engine/pool.js'
+import { NotData } from '../../src/engine/values.js'
+
+const LIMITS: EngineLimits = { timeoutMs: 2000, maxDepth: 500, maxItems: 100_000, maxStringLength: 10_000_000 }
+const SPIN = '($f := function($n) { $f($n + 1) }; $f(0))'
+
+describe('the evaluation threads', () => {
+  const pool = new EvaluatorPool(2)
+  afterAll(() => pool.close())
+  const job = (source: string, extra: Partial<Job> = {}): Job => ({ source, limits: LIMITS, input: { a: [1, 2, 3] }, bindings: { x: 10 }, timestamp: Date.now(), deadline: Date.now() + LIMITS.timeoutMs, ...extra })
+
+  it('evaluates over the input and bindings, with the clock it is given', async () => {
+    expect(await pool.run(job('$sum(a) + $x'))).toEqual({ ok: true, value: 16 })
+    expect(await pool.run(job('$millis()', { timestamp: 1_700_000_000_000 }))).toEqual({ ok: true, value: 1_700_000_000_000 })
+    // A sequence (an array with jsonata's own push) crosses as the array it is.
+    expect(await pool.run(job('a.($ * 2)'))).toEqual({ ok: true, value: [2, 4, 6] })
+  })
+
+  it('gives a JSONata error back as the main thread would raise it: code, position, token, message', async () => {
+    let inline: { code: string; position: number; token: string; message: string } | undefined
+    try {
+      compile('$x + "s"', LIMITS).evaluate({}, { x: 10 })
+    } catch (err) {
+      inline = err as typeof inline
+    }
+    expect(inline?.code).toBe('T2002')
+    expect(await pool.run(job('$x + "s"'))).toMatchObject({ ok: false, error: { code: inline!.code, position: inline!.position, token: inline!.token, message: inline!.message } })
+  })
+
+  it('describes a result that is not data rather than failing to send it', async () => {
+    expect(await pool.run(job('function($v) { $v }'))).toEqual({ ok: false, notData: 'a function' })
+  })
+
+  it('ends an evaluation at its deadline, time spent waiting for a thread included, and goes on with new threads', async () => {
+    const deadline = Date.now() + 500
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => pool.run(job(SPIN, { deadline, limits: { ...LIMITS, timeoutMs: 500 } }))))
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: false, error: { code: 'timeout', value: 500 } })
+    expect(await pool.run(job('$x'))).toEqual({ ok: true, value: 10 })
+  })
+
+  it('fails an evaluation that grows its heap too far with `memory`, and goes on', async () => {
+    const outcome = await pool.run(job('$count([1..$n].{ "a": [1..1000] })', { bindings: { n: 100_000 }, deadline: Date.now() + 20_000 }))
+    expect(outcome).toMatchObject({ ok: false, error: { code: 'memory' } })
+    expect(await pool.run(job('$x'))).toEqual({ ok: true, value: 10 })
+  })
+
+  it('refuses work once closed', async () => {
+    const closed = new EvaluatorPool(1)
+    await closed.close()
+    expect(await closed.run(job('1'))).toMatchObject({ ok: false, error: { message: 'the expression engine is shut down' } })
+  })
+})
+
+describe('evaluateIsolated', () => {
+  it('answers on this thread what takes less than INLINE_MS, and the rest on a thread, with the same result', async () => {
+    expect(INLINE_MS).toBeGreaterThan(0)
+    const quick = compile('$sum(a)', LIMITS)
+    expect(await quick.evaluateIsolated({ a: [1, 2] })).toBe(3)
+    // ~30 ms of work: it starts here, gives way, and is evaluated again on a thread.
+    const long = compile('$count($filter([1..20000], function($v) { $string($v) & "x" != "y" }))', LIMITS)
+    expect(await long.evaluateIsolated({})).toBe(20_000)
+    expect(await compile('$sort($)', LIMITS).evaluateIsolated(Array.from({ length: 40_000 }, (_, i) => 40_000 - i))).toHaveLength(40_000)
+  })
+
+  it('fails past the timeout, counted from when it was requested', async () => {
+    await expect(compile(SPIN, { ...LIMITS, timeoutMs: 300 }).evaluateIsolated({})).rejects.toMatchObject({ code: 'timeout', value: 300 })
+  })
+
+  it('returns a result that is not data as NotData, described', async () => {
+    const slowFunction = compile('($c := $count($filter([1..20000], function($v) { $string($v) & "x" != "y" })); function($v) { $v + $c })', LIMITS)
+    const value = await slowFunction.evaluateIsolated({})
+    expect(value).toBeInstanceOf(NotData)
+  })
+})
