@@ -37,8 +37,13 @@ const HEAP_MB = 512
  * near the thread's limit (and then end the thread).
  */
 export const EVALUATION_HEAP_BYTES = 320 * 1024 * 1024
-/** How long past the deadline a thread may take to report its own timeout before it is terminated. */
-const GRACE_MS = 100
+/**
+ * How long past the deadline a thread may take to stop by itself (it checks
+ * the deadline as it evaluates, and then reports its own timeout) before it
+ * is terminated. The request does not wait for this: it has its answer at
+ * the deadline.
+ */
+const GRACE_MS = 50
 
 /**
  * A thread left with more heap than this after an evaluation ends once it has
@@ -50,6 +55,7 @@ const IDLE_MS = 1000
 
 interface Slot {
   worker: Worker
+  /** The job running on the thread; still set, answered, while an expired one winds down. */
   job: Pending | undefined
   /** Ends a large idle thread (see LARGE_HEAP_BYTES). */
   idle: NodeJS.Timeout | undefined
@@ -60,6 +66,7 @@ interface Pending {
   readonly job: Job
   readonly resolve: (outcome: Outcome) => void
   timer: NodeJS.Timeout | undefined
+  done: boolean
 }
 
 export class EvaluatorPool {
@@ -76,9 +83,9 @@ export class EvaluatorPool {
   run(job: Job): Promise<Outcome> {
     if (this.closed) return Promise.resolve({ ok: false, error: new Error('the expression engine is shut down') })
     return new Promise<Outcome>((resolve) => {
-      const pending: Pending = { id: this.nextId++, job, resolve, timer: undefined }
+      const pending: Pending = { id: this.nextId++, job, resolve, timer: undefined, done: false }
       // The deadline holds while the job waits for a thread, and while it runs.
-      pending.timer = setTimeout(() => this.expire(pending), Math.max(0, job.deadline - Date.now()) + GRACE_MS)
+      pending.timer = setTimeout(() => this.expire(pending), Math.max(0, job.deadline - Date.now()))
       pending.timer.unref()
       this.queue.push(pending)
       this.dispatch()
@@ -152,20 +159,33 @@ export class EvaluatorPool {
     void slot.worker.terminate()
   }
 
-  /** The deadline passed: a queued job is dropped; a running one takes its thread with it. */
+  /**
+   * The deadline passed: the request gets its timeout now. A queued job is
+   * dropped; a running one has GRACE_MS to stop by itself (the thread then
+   * stays), after which its thread is terminated.
+   */
   private expire(pending: Pending): void {
     const queued = this.queue.indexOf(pending)
     if (queued >= 0) this.queue.splice(queued, 1)
-    const slot = this.slots.find((s) => s.job === pending)
-    if (slot !== undefined) {
-      slot.job = undefined
-      void slot.worker.terminate()
-    }
     const { timeoutMs } = pending.job.limits
     this.finish(pending, { ok: false, error: limitError('timeout', timeoutMs, `the evaluation took longer than ${timeoutMs} ms (limits.timeout_ms)`) })
+    const slot = this.slots.find((s) => s.job === pending)
+    if (slot !== undefined) {
+      const stuck = setTimeout(() => {
+        if (slot.job === pending) {
+          slot.job = undefined
+          this.retire(slot)
+          this.dispatch()
+        }
+      }, GRACE_MS)
+      stuck.unref()
+    }
   }
 
+  /** Answers a job, once: a thread's late report of an expired job is dropped. */
   private finish(pending: Pending, outcome: Outcome): void {
+    if (pending.done) return
+    pending.done = true
     clearTimeout(pending.timer)
     pending.resolve(outcome)
   }
