@@ -72,9 +72,22 @@ const append = fn['append'] as unknown as (this: unknown, a: unknown, b: unknown
 const toBoolean = fn['boolean'] as unknown as (value: unknown) => boolean | undefined
 const toString = fn['string'] as unknown as (value: unknown) => string
 
+/**
+ * Whether compiled nodes count their depth, as jsonata's evaluate does for
+ * its `stack` option (D1011). Only the conformance suite sets that option
+ * (maxEvaluationDepth); steps bound calls instead (max_depth), so their nodes
+ * skip the count. Set for the duration of one compileTree.
+ */
+let countDepth = false
+
 /** Compiles every node of a parse tree that the compiler takes. */
-export function compileTree(ast: unknown): void {
-  visit(ast as Node)
+export function compileTree(ast: unknown, options: { readonly countDepth: boolean } = { countDepth: false }): void {
+  countDepth = options.countDepth
+  try {
+    visit(ast as Node)
+  } finally {
+    countDepth = false
+  }
 }
 
 function visit(node: Node): void {
@@ -97,9 +110,40 @@ function visit(node: Node): void {
   Object.defineProperty(node, '__compiled', { value: wrap(node, core), enumerable: false, configurable: true })
 }
 
-/** A child's evaluation: its closure when compiled, else jsonata's. */
+/**
+ * A child's evaluation: its closure when compiled (children are compiled
+ * before their parent), else jsonata's.
+ */
 function child(node: Node): Ev {
-  return (input, env) => (node.__compiled !== undefined ? node.__compiled(input, env) : internals.evaluate(node, input, env))
+  return node.__compiled ?? ((input, env) => internals.evaluate(node, input, env))
+}
+
+/**
+ * Nodes whose value is never a sequence (a literal, an operator other than
+ * `..`, a constructor): with no predicate, grouping or `[]` of their own,
+ * their closure is the whole of their evaluation.
+ */
+function neverSequence(node: Node): boolean {
+  switch (node.type) {
+    case 'string':
+    case 'number':
+    case 'value':
+    case 'unary':
+      return true
+    case 'binary':
+      return node.value !== '..'
+    default:
+      return false
+  }
+}
+
+/** jsonata's normalization of a sequence result: empty → nothing, one item → the item, unless kept as an array. */
+function normalize(result: unknown): unknown {
+  if (result === undefined || result === null || (result as Sequence).sequence !== true || !Array.isArray(result) || (result as Sequence).tupleStream) return result
+  const sequence = result as Sequence
+  if (sequence.length === 0) return undefined
+  if (sequence.length === 1) return sequence.keepSingleton ? sequence : sequence[0]
+  return sequence
 }
 
 /**
@@ -111,10 +155,20 @@ function wrap(node: Node, core: Ev): Ev {
   const predicates = (node.predicate ?? []).map((p) => ({ ev: child(p.expr), ast: p.expr }))
   const group = node.type !== 'path' && node.group !== undefined ? compileGroup(node.group) : undefined
   const keepArray = node.keepArray === true
+  const countDepthHere = countDepth
+  // Without the depth count, a node has no guard of its own: the loops of
+  // paths, predicates and groupings, and every function call, tick the
+  // evaluation's clock (EvaluationFrame.tick), and nothing else repeats.
+  if (!countDepth && predicates.length === 0 && group === undefined && !keepArray) {
+    if (neverSequence(node)) return core
+    return (input, env) => normalize(core(input, env))
+  }
   return (input, env) => {
     const base = env.base
-    base.depth++
-    guard(base)
+    if (countDepthHere) {
+      base.depth++
+      base.guardrails()
+    }
     let result = core(input, env)
     for (const predicate of predicates) result = filter(predicate.ast, predicate.ev, result, env)
     if (group !== undefined) result = group(result, env)
@@ -124,18 +178,14 @@ function wrap(node: Node, core: Ev): Ev {
       if (sequence.length === 0) result = undefined
       else if (sequence.length === 1) result = sequence.keepSingleton ? sequence : sequence[0]
     }
-    base.depth--
+    if (countDepthHere) base.depth--
     return result
   }
 }
 
-/**
- * jsonata's guardrails (its `stack` and `timeout` options): the depth at every
- * node, as jsonata checks it, but the clock only at every 64th node (reading
- * it at each one cost more than the rest of a small evaluation).
- */
-function guard(base: JFrame['base']): void {
-  base.guardrails()
+/** One more step of a loop: the evaluation's clock, every so many steps (EvaluationFrame.tick). */
+function tick(env: JFrame): void {
+  ;(env.base as unknown as { tick?(): void }).tick?.()
 }
 
 interface Sequence extends Array<unknown> {
@@ -226,14 +276,71 @@ function compilePath(node: Node): Ev | undefined {
   const variable = firstIsVariable ? (steps[0]!.value as string) : undefined
   return (input, env) => {
     let value = variable === undefined ? input : env.lookup(variable)
-    if (Array.isArray(value)) return general(input, env)
+    if (Array.isArray(value) && (variable === undefined || !isPlainArray(value))) return general(input, env)
     for (let i = 0; i < names.length; i++) {
+      if (Array.isArray(value)) {
+        // A list on the way: the rest of the path maps over its items.
+        return isPlainArray(value) ? mapNames(value, names, i, env) : general(input, env)
+      }
       if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, names[i]!) || isFunctionObject(value)) return undefined
       value = (value as Record<string, unknown>)[names[i]!]
-      if (Array.isArray(value)) return general(input, env)
     }
-    return value
+    // The last value: itself, a list included (a path ending on a list gives the list).
+    return Array.isArray(value) && !isPlainArray(value) ? general(input, env) : value
   }
+}
+
+/** A list as JSON data makes it: none of the flags JSONata's sequences and constructors set. */
+function isPlainArray(value: unknown[]): boolean {
+  const v = value as Sequence
+  return v.sequence !== true && v.cons !== true && v.keepSingleton !== true && v.tupleStream !== true && v.outerWrapper !== true
+}
+
+/**
+ * The steps `names[from..]` of a path of names, over the items of `list`:
+ * what jsonata's evaluateStep does for each name step (look the name up in
+ * each item, drop what is missing, flatten one level; a path whose last step
+ * gives exactly one list gives that list), with plain arrays for the steps
+ * in between and one sequence at the end.
+ */
+function mapNames(list: unknown[], names: readonly string[], from: number, env: JFrame): unknown {
+  const base = env.base
+  const maxItems = base.options?.sequence
+  let items: unknown[] = []
+  list.forEach((item) => items.push(item))
+  for (let step = from; step < names.length; step++) {
+    const key = names[step]!
+    const found: unknown[] = []
+    for (let i = 0; i < items.length; i++) {
+      tick(env)
+      const item = items[i]
+      if (item === null || typeof item !== 'object') continue
+      let res: unknown
+      if (Array.isArray(item)) res = normalize(lookupField.call({ createSequence: base.createSequence }, item, key))
+      else if (Object.prototype.hasOwnProperty.call(item, key) && !isFunctionObject(item)) res = normalize((item as Record<string, unknown>)[key])
+      if (res !== undefined) found.push(res)
+    }
+    if (step === names.length - 1 && found.length === 1 && Array.isArray(found[0]) && !(found[0] as Sequence).sequence) return found[0]
+    const flattened: unknown[] = []
+    for (let i = 0; i < found.length; i++) {
+      const res = found[i]
+      if (!Array.isArray(res) || (res as Sequence).cons) flattened.push(res)
+      else res.forEach((value) => flattened.push(value))
+    }
+    // What the sequences' own push would have refused (runtime.ts, sequenceFactory).
+    if (maxItems !== undefined && (found.length > maxItems || flattened.length > maxItems)) throw { code: 'D2015', value: maxItems }
+    if (flattened.length === 0) return undefined
+    items = flattened
+  }
+  return adopt(base, items)
+}
+
+/** Makes a list the evaluation's sequence: marked, with the push that holds it to max_items. */
+function adopt(base: JFrame['base'], items: unknown[]): Sequence {
+  const sequence = base.createSequence() as Sequence
+  if (sequence.push !== Array.prototype.push) (items as Sequence).push = sequence.push
+  ;(items as Sequence).sequence = true
+  return items as Sequence
 }
 
 /** A step with nothing but itself: no predicate, stage, grouping or array flag. */
@@ -249,6 +356,7 @@ function isFunctionObject(value: object): boolean {
 function evaluateStep(step: { ev: Ev; stages: { ast: Node; ev: Ev }[]; last: boolean }, input: Sequence, env: JFrame): Sequence {
   const result = env.base.createSequence() as Sequence
   for (let i = 0; i < input.length; i++) {
+    tick(env)
     let res = step.ev(input[i], env)
     for (const stage of step.stages) res = filter(stage.ast, stage.ev, res, env)
     if (res !== undefined) result.push(res)
@@ -280,6 +388,7 @@ function filter(predicate: Node, ev: Ev, input: unknown, env: JFrame): unknown {
     return results
   }
   for (let index = 0; index < items.length; index++) {
+    tick(env)
     const item = items[index]
     let context = item
     let scope = env
@@ -324,6 +433,7 @@ function compileGroup(group: { lhs: [Node, Node][]; position?: number }): (input
     const items: Sequence = Array.isArray(input) ? (input as Sequence) : (env.base.createSequence(input) as Sequence)
     if (items.length === 0 && !reduce) items.push(undefined)
     for (const item of items) {
+      tick(env)
       const scope = reduce ? frameFromTuple(env, item as Record<string, unknown>) : env
       for (let pairIndex = 0; pairIndex < pairs.length; pairIndex++) {
         const key = pairs[pairIndex]!.key(reduce ? (item as Record<string, unknown>)['@'] : item, scope)

@@ -10,7 +10,6 @@ import type { JBase, JFrame } from './sync-jsonata.js'
  */
 export class Frame implements JFrame {
   readonly bindings: Record<string | symbol, unknown> = Object.create(null) as Record<string | symbol, unknown>
-  timestamp: Date | null
   async: boolean
   isParallelCall: boolean
   global: unknown
@@ -18,11 +17,16 @@ export class Frame implements JFrame {
   [key: string]: unknown
 
   constructor(readonly parent: JFrame | null) {
-    this.timestamp = parent === null ? null : (parent.timestamp ?? null)
     this.async = parent === null ? false : parent.async === true
     this.isParallelCall = parent === null ? false : parent.isParallelCall === true
     this.global = parent === null ? { ancestry: [null] } : parent.global
     if (parent !== null) this.base = parent.base
+  }
+
+  /** The evaluation's clock as a Date (jsonata's $toMillis reads it): made when first asked for. */
+  get timestamp(): Date | null {
+    const base = this.base as { clock?(): Date } | undefined
+    return base?.clock === undefined ? null : base.clock()
   }
 
   bind(name: string, value: unknown): void {
@@ -67,7 +71,8 @@ export function limitError(code: 'timeout' | 'depth' | 'items' | 'string_length'
 export class EvaluationFrame extends Frame implements JBase {
   depth = 0
   calls = 0
-  private readonly heapAtStart = getHeapStatistics().used_heap_size
+  /** The heap's size when it was first checked (at the 64th tick): an evaluation that ends sooner never reads it. */
+  private heapAtStart = -1
   private ticks = 0
   readonly RegexEngine: unknown
   readonly options: { timeout?: number; stack?: number; sequence?: number; maxStringLength?: number }
@@ -80,7 +85,8 @@ export class EvaluationFrame extends Frame implements JBase {
     options: { timeout?: number; stack?: number; sequence?: number; maxStringLength?: number },
     createSequence: (...items: unknown[]) => unknown[],
     regexEngine: unknown,
-    timestamp: Date,
+    /** The evaluation's clock ($now, $millis), in ms since the epoch. */
+    readonly time: number,
     readonly limits: FrameLimits,
     clock: { readonly deadline?: number | undefined; readonly yieldAt?: number | undefined } = {},
   ) {
@@ -89,9 +95,14 @@ export class EvaluationFrame extends Frame implements JBase {
     this.options = options
     this.createSequence = createSequence
     this.RegexEngine = regexEngine
-    this.timestamp = timestamp
     this.deadline = clock.deadline ?? (options.timeout !== undefined && options.timeout > 0 ? Date.now() + options.timeout : Infinity)
     this.yieldAt = clock.yieldAt ?? Infinity
+  }
+
+  private date: Date | undefined
+
+  clock(): Date {
+    return (this.date ??= new Date(this.time))
   }
 
   /** Past this time (ms), the evaluation gives way (OFFLOAD): it is finished on an evaluation thread. */
@@ -103,17 +114,29 @@ export class EvaluationFrame extends Frame implements JBase {
    * read at every 64th call only: reading them cost more than a small node.
    */
   guardrails(): void {
-    const { stack, timeout } = this.options
+    const stack = this.options.stack
     if (stack !== undefined && stack > 0 && this.depth > stack) throw { code: 'D1011', value: stack, stack: new Error().stack }
-    if ((++this.ticks & 63) !== 0) return
+    if ((++this.ticks & 63) === 0) this.check()
+  }
+
+  /**
+   * A step of a loop of the compiled nodes, or a call: the clock and the
+   * heap are read every 64th time.
+   */
+  tick(): void {
+    if ((++this.ticks & 63) === 0) this.check()
+  }
+
+  private check(): void {
     const now = Date.now()
     if (now > this.yieldAt) throw OFFLOAD
-    if (now > this.deadline) throw { code: 'D1012', value: timeout, stack: new Error().stack }
+    if (now > this.deadline) throw { code: 'D1012', value: this.options.timeout, stack: new Error().stack }
     this.checkMemory()
   }
 
   /** A function is called: one level deeper. */
   enterCall(): void {
+    if ((++this.ticks & 63) === 0) this.check()
     if (++this.calls > this.limits.maxDepth) {
       this.calls--
       throw limitError('depth', this.limits.maxDepth, `function calls nest deeper than ${this.limits.maxDepth} (limits.max_depth)`)
@@ -130,24 +153,36 @@ export class EvaluationFrame extends Frame implements JBase {
   built(value: unknown): unknown {
     if (typeof value === 'string') {
       if (value.length > this.limits.maxStringLength) throw stringTooLong(value.length, this.limits.maxStringLength)
+      if (value.length >= BIG) this.checkMemory()
     } else if (Array.isArray(value)) {
       if (value.length > this.limits.maxItems) throw limitError('items', this.limits.maxItems, `a list of ${value.length} items, more than ${this.limits.maxItems} (limits.max_items)`)
+      if (value.length >= BIG) this.checkMemory()
     }
     return value
   }
 
   /**
-   * How much the heap has grown since the evaluation began: past
+   * How much the heap has grown since it was first read: past
    * maxMemoryBytes the evaluation fails, before the process runs out. Read
-   * every so many steps (it costs a microsecond); the size limits bound what
-   * a single step can add in between.
+   * every 64th tick and after every big value; first read then too, not when
+   * the evaluation begins (reading costs more than most evaluations), so
+   * what the first 64 ticks built goes uncounted: small values only.
    */
   checkMemory(): void {
-    if (getHeapStatistics().used_heap_size - this.heapAtStart > this.limits.maxMemoryBytes) {
+    const used = getHeapStatistics().used_heap_size
+    if (this.heapAtStart < 0) this.heapAtStart = used
+    else if (used - this.heapAtStart > this.limits.maxMemoryBytes) {
       throw limitError('memory', this.limits.maxMemoryBytes, `the evaluation grew the heap by more than ${Math.round(this.limits.maxMemoryBytes / 2 ** 20)} MiB`)
     }
   }
 }
+
+/**
+ * A value this long (characters or items) has the heap checked at once,
+ * rather than at the next 64th tick: a few such values between two ticks
+ * could otherwise grow it by gigabytes unseen.
+ */
+const BIG = 65_536
 
 export function stringTooLong(length: number, max: number): { code: string; value: number; message: string } {
   return limitError('string_length', max, `a string of ${length} characters, longer than ${max} (limits.max_string_length)`)

@@ -116,20 +116,21 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   const ast = parsed.ast()
   checkPatterns(ast)
   // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
-  compileTree(ast)
+  compileTree(ast, { countDepth: options.stack !== undefined })
+  const compiledRoot = (ast as { __compiled?: (input: unknown, env: unknown) => unknown }).__compiled
   const createSequence = sequenceFactory(limits.maxItems)
   // The frame of the expression, as jsonata makes it: $now and $millis read
   // the clock of the evaluation that calls them.
-  let timestamp = new Date()
+  let time = 0
   const environment = new Frame(internals.staticFrame)
-  environment.bind('now', internals.defineFunction(((picture: unknown, timezone: unknown) => fromMillis(timestamp.getTime(), picture, timezone)) as never, '<s?s?:s>'))
-  environment.bind('millis', internals.defineFunction((() => timestamp.getTime()) as never, '<:n>'))
+  environment.bind('now', internals.defineFunction(((picture: unknown, timezone: unknown) => fromMillis(time, picture, timezone)) as never, '<s?s?:s>'))
+  environment.bind('millis', internals.defineFunction((() => time) as never, '<:n>'))
   const expression: Expression = {
     source,
     // What jsonata's own evaluate does, with the engine's frames.
     evaluate(input, bindings, clock = {}) {
-      timestamp = clock.timestamp === undefined ? new Date() : new Date(clock.timestamp)
-      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, timestamp, frameLimits, clock)
+      time = clock.timestamp ?? Date.now()
+      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, time, frameLimits, clock)
       if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
       frame.bind('$', input)
       // An array input is one value: wrapped, so that paths do not map over it.
@@ -140,7 +141,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
         root = wrapped
       }
       try {
-        return internals.evaluate(ast, root, frame)
+        return compiledRoot === undefined ? internals.evaluate(ast, root, frame) : compiledRoot(root, frame)
       } catch (err) {
         if (isOffload(err)) throw OFFLOAD
         throw asLimitError(err, limits) ?? (internals.populateMessage(err), err)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fastSignature } from './signature.js'
 
 /**
  * jsonata 2.2.2 itself, made synchronous: the installed bundle's text with
@@ -44,6 +45,10 @@ const REWRITES: readonly [RegExp, string, number][] = [
     'function applyInner(proc, args, input, environment) { var __base = environment.base; if (__base.enterCall === undefined) return applyUnbounded(proc, args, input, environment); __base.enterCall(); try { return __base.leaveCall(applyUnbounded(proc, args, input, environment), proc); } finally { __base.calls--; } }\n    function applyUnbounded(proc, args, input, environment) {',
     1,
   ],
+  // Every signature jsonata parses (built-ins', and lambdas' that declare
+  // one) validates through the engine's faster check (see signature.ts).
+  [/\n {8}return \{\n {12}definition: signature,\n/g, '\n        return __engine.fastSignature(params, regex, {\n            definition: signature,\n', 1],
+  [/\n {12}\}\n {8}\};\n {4}\}\n\n {4}return parseSignature;/g, '\n            }\n        });\n    }\n\n    return parseSignature;', 1],
   // Expose the internals, inside the evaluator module's scope.
   [
     /jsonata\.parser = parser;/g,
@@ -109,9 +114,14 @@ function load(): SyncJsonata {
   }
   const module = { exports: {} as unknown }
   // The bundle is self-contained (browserify): it needs no `require` of ours.
-  new Function('module', 'exports', 'require', text)(module, module.exports, () => {
-    throw new Error('the jsonata bundle asked for a module')
-  })
+  new Function('module', 'exports', 'require', '__engine', text)(
+    module,
+    module.exports,
+    () => {
+      throw new Error('the jsonata bundle asked for a module')
+    },
+    { fastSignature },
+  )
   return module.exports as SyncJsonata
 }
 
