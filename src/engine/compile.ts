@@ -80,14 +80,70 @@ const toString = fn['string'] as unknown as (value: unknown) => string
  */
 let countDepth = false
 
+/**
+ * The names the expression binds somewhere (`:=`, a lambda's parameters,
+ * `@$x`, `#$i`; a tuple stream binds them in frames of its own), or undefined when it may bind any (it mentions `$eval`,
+ * which evaluates text in the caller's scope). Every other name is free: it
+ * can only be the evaluation's binding ($data, $context) or the expression's
+ * environment ($now, the built-in functions), so it is looked up there
+ * directly, not up the chain of scopes. Set for the duration of one compileTree.
+ */
+let bound: ReadonlySet<string> | undefined
+/** What a free name is when the evaluation does not bind it: the expression's environment. */
+let resolveFree: ((name: string) => unknown) | undefined
+
+export interface CompileOptions {
+  readonly countDepth: boolean
+  /** Looks a name up in the expression's environment ($now, $millis, the built-in functions). */
+  readonly resolve?: (name: string) => unknown
+}
+
 /** Compiles every node of a parse tree that the compiler takes. */
-export function compileTree(ast: unknown, options: { readonly countDepth: boolean } = { countDepth: false }): void {
+export function compileTree(ast: unknown, options: CompileOptions = { countDepth: false }): void {
   countDepth = options.countDepth
+  resolveFree = options.resolve
+  bound = boundNames(ast as Node)
   try {
     visit(ast as Node)
   } finally {
     countDepth = false
+    resolveFree = undefined
+    bound = undefined
   }
+}
+
+function boundNames(ast: Node): ReadonlySet<string> | undefined {
+  const names = new Set<string>()
+  let dynamic = false
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item)
+      return
+    }
+    const n = node as Node & { arguments?: Node[] }
+    if (n.type === 'variable' && n.value === 'eval') dynamic = true
+    if (n.type === 'bind' && (n.lhs as Node | undefined)?.type === 'variable') names.add((n.lhs as Node).value as string)
+    if (n.type === 'lambda') for (const arg of n.arguments ?? []) names.add(arg.value as string)
+    if (typeof n.focus === 'string') names.add(n.focus)
+    if (typeof n.index === 'string') names.add(n.index)
+    // `#$i` after a predicate: a stage of its own.
+    if (n.type === 'index' && typeof n.value === 'string') names.add(n.value)
+    for (const value of Object.values(n)) walk(value)
+  }
+  walk(ast)
+  return dynamic ? undefined : names
+}
+
+/** A free name's value outside the evaluation's bindings, or undefined when the name is not free. */
+function freeName(name: string): { readonly value: unknown } | undefined {
+  if (resolveFree === undefined || bound === undefined || name === '' || name === '$' || bound.has(name)) return undefined
+  return { value: resolveFree(name) }
+}
+
+/** The variables the evaluation binds (EvaluationFrame's own). */
+function evaluationBindings(env: JFrame): Map<string, unknown> {
+  return (env.base as unknown as { bindings: Map<string, unknown> }).bindings
 }
 
 function visit(node: Node): void {
@@ -232,6 +288,15 @@ function compileCore(node: Node): Ev | undefined {
 function compileVariable(node: Node): Ev {
   const name = node.value as string
   if (name === '') return (input) => (input !== null && input !== undefined && (input as Sequence).outerWrapper ? (input as Sequence)[0] : input)
+  const free = freeName(name)
+  if (free !== undefined) {
+    const value = free.value
+    return (_input, env) => {
+      const bindings = evaluationBindings(env)
+      const bound = bindings.get(name)
+      return bound !== undefined || bindings.has(name) ? bound : value
+    }
+  }
   return (_input, env) => env.lookup(name)
 }
 
@@ -274,20 +339,58 @@ function compilePath(node: Node): Ev | undefined {
   if (!simple) return general
   const names = steps.slice(firstIsVariable ? 1 : 0).map((s) => s.value as string)
   const variable = firstIsVariable ? (steps[0]!.value as string) : undefined
+  const lookups = names.map(fieldLookup)
+  const variableValue = variable === undefined ? undefined : compileVariable(steps[0]!)
   return (input, env) => {
-    let value = variable === undefined ? input : env.lookup(variable)
+    let value = variableValue === undefined ? input : variableValue(input, env)
     if (Array.isArray(value) && (variable === undefined || !isPlainArray(value))) return general(input, env)
     for (let i = 0; i < names.length; i++) {
       if (Array.isArray(value)) {
         // A list on the way: the rest of the path maps over its items.
         return isPlainArray(value) ? mapNames(value, names, i, env) : general(input, env)
       }
-      if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, names[i]!) || isFunctionObject(value)) return undefined
-      value = (value as Record<string, unknown>)[names[i]!]
+      value = lookups[i]!(value)
+      if (value === undefined) return undefined
     }
     // The last value: itself, a list included (a path ending on a list gives the list).
     return Array.isArray(value) && !isPlainArray(value) ? general(input, env) : value
   }
+}
+
+/**
+ * The own properties a JSONata function value (a lambda, a built-in, a
+ * partial application) can have: a name among these, or one that objects
+ * inherit, is looked up with all of jsonata's checks; any other is simply
+ * read, since neither a function value nor a prototype can answer it.
+ */
+const CHECKED_NAMES: ReadonlySet<string> = new Set([
+  '_jsonata_lambda',
+  '_jsonata_function',
+  '_jsonata_partial',
+  'input',
+  'environment',
+  'arguments',
+  'signature',
+  'body',
+  'thunk',
+  'apply',
+  'implementation',
+  'token',
+  'position',
+  'arity',
+  'procedure',
+  ...Object.getOwnPropertyNames(Object.prototype),
+])
+
+/**
+ * jsonata's lookup of a name in one value that is not a list: an object's
+ * own property, unless the object is a function value; nothing otherwise.
+ */
+function fieldLookup(name: string): (value: unknown) => unknown {
+  if (CHECKED_NAMES.has(name)) {
+    return (value) => (value !== null && typeof value === 'object' && Object.prototype.hasOwnProperty.call(value, name) && !isFunctionObject(value) ? (value as Record<string, unknown>)[name] : undefined)
+  }
+  return (value) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined)
 }
 
 /** A list as JSON data makes it: none of the flags JSONata's sequences and constructors set. */
@@ -310,6 +413,7 @@ function mapNames(list: unknown[], names: readonly string[], from: number, env: 
   list.forEach((item) => items.push(item))
   for (let step = from; step < names.length; step++) {
     const key = names[step]!
+    const checked = CHECKED_NAMES.has(key)
     const found: unknown[] = []
     for (let i = 0; i < items.length; i++) {
       tick(env)
@@ -317,7 +421,7 @@ function mapNames(list: unknown[], names: readonly string[], from: number, env: 
       if (item === null || typeof item !== 'object') continue
       let res: unknown
       if (Array.isArray(item)) res = normalize(lookupField.call({ createSequence: base.createSequence }, item, key))
-      else if (Object.prototype.hasOwnProperty.call(item, key) && !isFunctionObject(item)) res = normalize((item as Record<string, unknown>)[key])
+      else if (!checked || (Object.prototype.hasOwnProperty.call(item, key) && !isFunctionObject(item))) res = normalize((item as Record<string, unknown>)[key])
       if (res !== undefined) found.push(res)
     }
     if (step === names.length - 1 && found.length === 1 && Array.isArray(found[0]) && !(found[0] as Sequence).sequence) return found[0]
@@ -466,9 +570,13 @@ function compileGroup(group: { lhs: [Node, Node][]; position?: number }): (input
   if (!simple) return general
   const keys = literalKeys as string[]
   const values = pairs.map((p) => p.value)
+  // A plain object, as JSON.parse makes them (jsonata's objects have no
+  // prototype, so that a key "__proto__" is a key): faster to build and to
+  // write out, and no different to any function, with that key excepted.
+  const plain = !keys.includes('__proto__')
   return (input, env) => {
     if (Array.isArray(input)) return general(input, env)
-    const result = Object.create(null) as Record<string, unknown>
+    const result = (plain ? {} : Object.create(null)) as Record<string, unknown>
     for (let i = 0; i < keys.length; i++) {
       const value = values[i]!(input, env)
       if (value !== undefined) result[keys[i]!] = value
@@ -678,7 +786,7 @@ function compileFunction(node: Node): Ev {
   const position = node.position
   const procName = (procedureAst.type === 'path' ? procedureAst.steps![0]!.value : procedureAst.value) as string
   const helpName = procedureAst.type === 'path' ? (procedureAst.steps![0]!.value as string) : undefined
-  return (input, env) => {
+  const general: Ev = (input, env) => {
     const proc = procedure(input, env)
     if (proc === undefined && helpName !== undefined && env.lookup(helpName)) {
       // The user probably forgot the $ before a function's name.
@@ -709,6 +817,57 @@ function compileFunction(node: Node): Ev {
       if (!e.token) e.token = procName
       throw err
     }
+  }
+  // `$name(...)` where $name is a built-in function that the expression does
+  // not rebind: called directly, unless the evaluation binds the name.
+  const free = procedureAst.type === 'variable' ? freeName(procName) : undefined
+  const builtin = free?.value as Builtin | undefined
+  if (builtin === undefined || builtin === null || typeof builtin !== 'object' || builtin._jsonata_function !== true) return general
+  return (input, env) => {
+    if (evaluationBindings(env).has(procName)) return general(input, env)
+    const evaluated: unknown[] = []
+    for (let i = 0; i < args.length; i++) {
+      const value = args[i]!(input, env)
+      evaluated.push(isFunction(value) ? asClosure(value, env) : value)
+    }
+    return callDirect(builtin, evaluated, input, env, procName, position)
+  }
+}
+
+/** A function value passed to a built-in: callable as a JavaScript function, as jsonata passes it. */
+function asClosure(value: unknown, env: JFrame): unknown {
+  const closure = (...params: unknown[]) => internals.apply(value, params, null, env)
+  ;(closure as { arity?: number }).arity = getFunctionArity(value as never)
+  return closure
+}
+
+/**
+ * What applyBuiltin and callBuiltin do, in one frame, for a call site that
+ * knows its function: jsonata writes the call's name and position on the
+ * function object before each call, for its errors; here they go on the
+ * error only, as that combination would have left them.
+ */
+function callDirect(proc: Builtin, args: unknown[], input: unknown, env: JFrame, procName: string, position: number | undefined): unknown {
+  const base = env.base as unknown as { enterCall(): void; built(result: unknown): unknown; calls: number; options: unknown; createSequence: unknown }
+  base.enterCall()
+  try {
+    const validated = proc.signature === undefined ? args : proc.signature.validate(args, input)
+    let result = proc.implementation.apply({ environment: env, input, options: base.options, createSequence: base.createSequence }, validated)
+    if (result !== null && typeof result === 'object') {
+      if (isIterable(result)) result = (result as { next(): { value: unknown } }).next().value
+      // A tail call handed back (jsonata's trampoline): applying it runs it.
+      if (result !== undefined && result !== null && (result as { _jsonata_lambda?: boolean })._jsonata_lambda === true && (result as { thunk?: boolean }).thunk === true) {
+        result = internals.apply(result, [], input, env)
+      }
+    }
+    return base.built(result)
+  } catch (err) {
+    const e = err as { token?: string; position?: number }
+    if (!e.token) e.token = procName
+    if (position) e.position = position
+    throw err
+  } finally {
+    base.calls--
   }
 }
 

@@ -9,7 +9,8 @@ import type { JBase, JFrame } from './sync-jsonata.js'
  * into each other freely.
  */
 export class Frame implements JFrame {
-  readonly bindings: Record<string | symbol, unknown> = Object.create(null) as Record<string | symbol, unknown>
+  /** A Map: an object without a prototype (as jsonata's) is a slow dictionary from its first key. */
+  readonly bindings = new Map<string | symbol, unknown>()
   async: boolean
   isParallelCall: boolean
   global: unknown
@@ -30,13 +31,14 @@ export class Frame implements JFrame {
   }
 
   bind(name: string, value: unknown): void {
-    this.bindings[name] = value
+    this.bindings.set(name, value)
   }
 
   lookup(name: string | symbol): unknown {
     let frame: JFrame | null = this
     while (frame instanceof Frame) {
-      if (name in frame.bindings) return frame.bindings[name]
+      const value = frame.bindings.get(name)
+      if (value !== undefined || frame.bindings.has(name)) return value
       frame = frame.parent
     }
     return frame === null ? undefined : frame.lookup(name)

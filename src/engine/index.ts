@@ -115,9 +115,6 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   const parsed = syncJsonata(source, options)
   const ast = parsed.ast()
   checkPatterns(ast)
-  // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
-  compileTree(ast, { countDepth: options.stack !== undefined })
-  const compiledRoot = (ast as { __compiled?: (input: unknown, env: unknown) => unknown }).__compiled
   const createSequence = sequenceFactory(limits.maxItems)
   // The frame of the expression, as jsonata makes it: $now and $millis read
   // the clock of the evaluation that calls them.
@@ -125,6 +122,9 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   const environment = new Frame(internals.staticFrame)
   environment.bind('now', internals.defineFunction(((picture: unknown, timezone: unknown) => fromMillis(time, picture, timezone)) as never, '<s?s?:s>'))
   environment.bind('millis', internals.defineFunction((() => time) as never, '<:n>'))
+  // The nodes the compiler takes evaluate through closures from now on; jsonata evaluates the rest.
+  compileTree(ast, { countDepth: options.stack !== undefined, resolve: (name) => environment.lookup(name) })
+  const compiledRoot = (ast as { __compiled?: (input: unknown, env: unknown) => unknown }).__compiled
   const expression: Expression = {
     source,
     // What jsonata's own evaluate does, with the engine's frames.

@@ -15,6 +15,36 @@ describe('the expression engine', () => {
     for (const source of ['function($x) { $x }', '$uppercase ~> $trim', '/ab+/', 'a.%.b', 'a#$i', 'a^(b)']) expect(compiled(source), source).toBe(false)
   })
 
+  it('looks names up as jsonata does: own properties of data only, never inside a function value or up a prototype', () => {
+    const input = { a: { b: 1 }, list: [{ b: 2 }, { b: [3, 4] }, 5, [{ b: 6 }]] }
+    const bindings = { data: { x: { y: 'z' } } }
+    for (const source of [
+      '($f := function($x) { $x }; [$f.body, $f.environment, $f.input, $f.arguments, $f.signature, $f.apply])',
+      '[$string.implementation, $count.signature, { "f": $count }.f.implementation]',
+      '[a.constructor, a.__proto__, a.toString, a.hasOwnProperty, $data.constructor, $data.x.__proto__]',
+      '[{ "constructor": 1 }.constructor, { "k": { "toString": 2 } }.k.toString]',
+      'list.b',
+      'list.b.c',
+      '$data.x.y',
+      'a.b',
+      '{ "l": [[1, 2], [3]] }.l',
+    ]) {
+      let reference: unknown
+      try {
+        reference = syncJsonata(source).evaluate(input, bindings)
+      } catch (err) {
+        reference = (err as { code: string }).code
+      }
+      let engine: unknown
+      try {
+        engine = compile(source).evaluate(input, bindings)
+      } catch (err) {
+        engine = (err as { code: string }).code
+      }
+      expect(JSON.stringify(engine) ?? 'nothing', source).toBe(JSON.stringify(reference) ?? 'nothing')
+    }
+  })
+
   it('sorts 40,000 numbers, and 20,000 items with a comparator, without running out of stack', () => {
     const numbers = Array.from({ length: 40_000 }, (_, i) => (i * 7919) % 40_000)
     expect(compile('$sort($)').evaluate(numbers)).toEqual([...numbers].sort((a, b) => a - b))
