@@ -13,6 +13,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { engineTable, loadTimes, serverLoadTimes, writeThousandSteps } from './engine.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BENCH = join(ROOT, 'bench')
@@ -83,6 +84,8 @@ const scenarios = [
   { name: 'payload 100 KB', body: sizedBody(100 * 1024), bytes: true },
   { name: 'payload 1 MB', body: sizedBody(1024 * 1024), bytes: true },
 ].filter((s) => values.only === undefined || s.name.includes(values.only))
+/** The engine's own measurements (bench/engine.mjs): always, unless --only names something else. */
+const measureEngine = values.only === undefined || values.only === 'engine'
 
 /**
  * Unsigned bodies of about 1 MB shaped to cost a server the most: what an
@@ -203,6 +206,13 @@ const median = (xs) => {
 
 async function main() {
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' })
+  let engine
+  if (measureEngine) {
+    process.stderr.write('expression engine: each bench expression in the engine and in jsonata-js; loading 1,000 steps\n')
+    const file = writeThousandSteps()
+    engine = { expressions: await engineTable({ quick }), load: { ...(await loadTimes({ file })), ...(await serverLoadTimes({ file, port: await freePort() })) } }
+    if (scenarios.length === 0 && refusals.length === 0) return report([], [], engine)
+  }
   const upstream = await start('upstream', process.execPath, [join(BENCH, 'upstream.mjs')], {}, 1)
   const common = { SIGNATURE_KEY: KEY, UPSTREAM_URL: upstream.url, BODY_LIMIT }
   const servers = [
@@ -248,7 +258,7 @@ async function main() {
       }
     }
   }
-  report(runs, refused)
+  report(runs, refused, engine)
   if (values.profile) await profileSummary(servers[0].child)
 }
 
@@ -305,7 +315,7 @@ async function profileSummary(child) {
   for (const [key, n] of top) process.stdout.write(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${key}\n`)
 }
 
-function report(runs, refused) {
+function report(runs, refused, engine) {
   const rows = []
   const summary = {}
   for (const scenario of scenarios) {
@@ -335,7 +345,7 @@ function report(runs, refused) {
     }
   }
   const header = ['scenario', 'server', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'vs ceiling', 'vs seed', 'errors']
-  let table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
+  let table = rows.length === 0 ? '' : [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
   const http = summary['HTTP step']
   if (http) {
     const latRows = Object.entries(http).filter(([, v]) => v && v.lat).map(([name, v]) => [name, v.lat.p50.toFixed(3), v.lat.p99.toFixed(3)])
@@ -372,6 +382,18 @@ function report(runs, refused) {
     target('unsigned 1 MB body, worst case, as JSON.stringify writes it', worst(false).toFixed(1), '<= 10 ms', worst(false) <= 10, ' ms')
     if (refused.some((r) => r.reformatted)) target('unsigned 1 MB body, worst case, reformatted', worst(true).toFixed(1), '<= 10 ms', worst(true) <= 10, ' ms')
     summary['unsigned 1 MB bodies'] = refused
+  }
+
+  if (engine !== undefined) {
+    const rows = engine.expressions.map((e) => `| ${e.expression} | ${e.engine_us.toFixed(2)} | ${e.jsonata_us.toFixed(2)} | ${e.ratio.toFixed(1)} |`)
+    table += `${table === '' ? '' : '\n\n'}Expression engine: CPU time per evaluation, in µs (best of several rounds):\n\n| expression | step-runner | jsonata-js | jsonata-js / step-runner |\n| --- | --- | --- | --- |\n${rows.join('\n')}`
+    const { load } = engine
+    table += `\n\nA steps file of 1,000 steps (bench/results/steps-1000.yaml):\n\n| | ms |\n| --- | --- |\n| load, in process | ${load.first_ms.toFixed(0)} |\n| load again, in process | ${load.reload_ms.toFixed(0)} |\n| server start to listening | ${load.start_to_listening_ms.toFixed(0)} |\n| server reload on SIGHUP | ${load.sighup_reload_ms} |`
+    const transform = engine.expressions.find((e) => e.expression === 'transform_step.transform')
+    target('bench transform, jsonata-js / engine', transform.ratio.toFixed(1), '>= 20', transform.ratio >= 20, 'x')
+    const worst = Math.max(load.first_ms, load.start_to_listening_ms, load.sighup_reload_ms)
+    target('1,000-step config, slowest of load / start / reload', worst.toFixed(0), '< 2000 ms', worst < 2000, ' ms')
+    summary['expression engine'] = engine
   }
 
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`

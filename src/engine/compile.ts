@@ -15,7 +15,7 @@
  * and `__evaluate_exit` callbacks (debugging hooks of jsonata that nothing
  * here registers: looking them up walked the whole scope chain at every node).
  */
-import { Frame, stringTooLong } from './frame.js'
+import { Frame, NOT_BOUND, stringTooLong } from './frame.js'
 import { internals, type JFrame } from './sync-jsonata.js'
 
 type Ev = (input: unknown, env: JFrame) => unknown
@@ -141,9 +141,9 @@ function freeName(name: string): { readonly value: unknown } | undefined {
   return { value: resolveFree(name) }
 }
 
-/** The variables the evaluation binds (EvaluationFrame's own). */
-function evaluationBindings(env: JFrame): Map<string, unknown> {
-  return (env.base as unknown as { bindings: Map<string, unknown> }).bindings
+/** What the evaluation itself binds to a name (EvaluationFrame.own), or NOT_BOUND. */
+function boundByEvaluation(env: JFrame, name: string): unknown {
+  return (env.base as unknown as Frame).own(name)
 }
 
 function visit(node: Node): void {
@@ -292,9 +292,8 @@ function compileVariable(node: Node): Ev {
   if (free !== undefined) {
     const value = free.value
     return (_input, env) => {
-      const bindings = evaluationBindings(env)
-      const bound = bindings.get(name)
-      return bound !== undefined || bindings.has(name) ? bound : value
+      const bound = boundByEvaluation(env, name)
+      return bound === NOT_BOUND ? value : bound
     }
   }
   return (_input, env) => env.lookup(name)
@@ -409,12 +408,17 @@ function isPlainArray(value: unknown[]): boolean {
 function mapNames(list: unknown[], names: readonly string[], from: number, env: JFrame): unknown {
   const base = env.base
   const maxItems = base.options?.sequence
-  let items: unknown[] = []
-  list.forEach((item) => items.push(item))
+  // A hole of a sparse list is skipped as jsonata's forEach skips it: it reads as undefined, which has no names.
+  let items = list
   for (let step = from; step < names.length; step++) {
     const key = names[step]!
     const checked = CHECKED_NAMES.has(key)
-    const found: unknown[] = []
+    const last = step === names.length - 1
+    // The values found, flattened one level as they are found; the first one
+    // and how many, for the rule that a last step finding one list gives it.
+    const flattened: unknown[] = []
+    let found = 0
+    let first: unknown
     for (let i = 0; i < items.length; i++) {
       tick(env)
       const item = items[i]
@@ -422,17 +426,14 @@ function mapNames(list: unknown[], names: readonly string[], from: number, env: 
       let res: unknown
       if (Array.isArray(item)) res = normalize(lookupField.call({ createSequence: base.createSequence }, item, key))
       else if (!checked || (Object.prototype.hasOwnProperty.call(item, key) && !isFunctionObject(item))) res = normalize((item as Record<string, unknown>)[key])
-      if (res !== undefined) found.push(res)
-    }
-    if (step === names.length - 1 && found.length === 1 && Array.isArray(found[0]) && !(found[0] as Sequence).sequence) return found[0]
-    const flattened: unknown[] = []
-    for (let i = 0; i < found.length; i++) {
-      const res = found[i]
+      if (res === undefined) continue
+      if (found++ === 0) first = res
       if (!Array.isArray(res) || (res as Sequence).cons) flattened.push(res)
       else res.forEach((value) => flattened.push(value))
     }
+    if (last && found === 1 && Array.isArray(first) && !(first as Sequence).sequence) return first
     // What the sequences' own push would have refused (runtime.ts, sequenceFactory).
-    if (maxItems !== undefined && (found.length > maxItems || flattened.length > maxItems)) throw { code: 'D2015', value: maxItems }
+    if (maxItems !== undefined && (found > maxItems || flattened.length > maxItems)) throw { code: 'D2015', value: maxItems }
     if (flattened.length === 0) return undefined
     items = flattened
   }
@@ -441,10 +442,7 @@ function mapNames(list: unknown[], names: readonly string[], from: number, env: 
 
 /** Makes a list the evaluation's sequence: marked, with the push that holds it to max_items. */
 function adopt(base: JFrame['base'], items: unknown[]): Sequence {
-  const sequence = base.createSequence() as Sequence
-  if (sequence.push !== Array.prototype.push) (items as Sequence).push = sequence.push
-  ;(items as Sequence).sequence = true
-  return items as Sequence
+  return (base.createSequence as unknown as { adopt(items: unknown[]): Sequence }).adopt(items)
 }
 
 /** A step with nothing but itself: no predicate, stage, grouping or array flag. */
@@ -824,7 +822,7 @@ function compileFunction(node: Node): Ev {
   const builtin = free?.value as Builtin | undefined
   if (builtin === undefined || builtin === null || typeof builtin !== 'object' || builtin._jsonata_function !== true) return general
   return (input, env) => {
-    if (evaluationBindings(env).has(procName)) return general(input, env)
+    if (boundByEvaluation(env, procName) !== NOT_BOUND) return general(input, env)
     const evaluated: unknown[] = []
     for (let i = 0; i < args.length; i++) {
       const value = args[i]!(input, env)

@@ -9,8 +9,12 @@ import type { JBase, JFrame } from './sync-jsonata.js'
  * into each other freely.
  */
 export class Frame implements JFrame {
-  /** A Map: an object without a prototype (as jsonata's) is a slow dictionary from its first key. */
-  readonly bindings = new Map<string | symbol, unknown>()
+  /**
+   * The scope's variables, made at its first binding (most scopes of a small
+   * evaluation bind nothing). A Map: an object without a prototype (as
+   * jsonata's) is a slow dictionary from its first key.
+   */
+  bindings: Map<string | symbol, unknown> | undefined = undefined
   async: boolean
   isParallelCall: boolean
   global: unknown
@@ -31,19 +35,30 @@ export class Frame implements JFrame {
   }
 
   bind(name: string, value: unknown): void {
-    this.bindings.set(name, value)
+    ;(this.bindings ??= new Map()).set(name, value)
+  }
+
+  /** The value this scope itself binds to a name, or NOT_BOUND. */
+  own(name: string | symbol): unknown {
+    const bindings = this.bindings
+    if (bindings === undefined) return NOT_BOUND
+    const value = bindings.get(name)
+    return value !== undefined || bindings.has(name) ? value : NOT_BOUND
   }
 
   lookup(name: string | symbol): unknown {
     let frame: JFrame | null = this
     while (frame instanceof Frame) {
-      const value = frame.bindings.get(name)
-      if (value !== undefined || frame.bindings.has(name)) return value
+      const value = frame.own(name)
+      if (value !== NOT_BOUND) return value
       frame = frame.parent
     }
     return frame === null ? undefined : frame.lookup(name)
   }
 }
+
+/** What Frame.own answers for a name the scope does not bind. */
+export const NOT_BOUND: unique symbol = Symbol('not bound')
 
 /**
  * Thrown through an evaluation that has run on the main thread for longer
@@ -90,18 +105,38 @@ export class EvaluationFrame extends Frame implements JBase {
     /** The evaluation's clock ($now, $millis), in ms since the epoch. */
     readonly time: number,
     readonly limits: FrameLimits,
-    clock: { readonly deadline?: number | undefined; readonly yieldAt?: number | undefined } = {},
+    /** When the evaluation must end (D1012), in ms; Infinity for never. */
+    deadline: number,
+    /** When it gives way to an evaluation thread (OFFLOAD), in ms; Infinity for never. */
+    yieldAt: number,
   ) {
     super(parent)
     this.base = this as unknown as JFrame & JBase
     this.options = options
     this.createSequence = createSequence
     this.RegexEngine = regexEngine
-    this.deadline = clock.deadline ?? (options.timeout !== undefined && options.timeout > 0 ? Date.now() + options.timeout : Infinity)
-    this.yieldAt = clock.yieldAt ?? Infinity
+    this.deadline = deadline
+    this.yieldAt = yieldAt
   }
 
   private date: Date | undefined
+  /** `$` (the evaluation's input) and the caller's variables, read where they are rather than copied into a Map. */
+  private input: unknown = undefined
+  private callerBindings: Readonly<Record<string, unknown>> | undefined = undefined
+
+  /** Binds `$` and the caller's variables (`{data: ...}` binds `$data`); what the evaluation binds itself comes first. */
+  bindEvaluation(input: unknown, bindings: Readonly<Record<string, unknown>> | undefined): void {
+    this.input = input
+    this.callerBindings = bindings
+  }
+
+  override own(name: string | symbol): unknown {
+    const value = super.own(name)
+    if (value !== NOT_BOUND) return value
+    if (name === '$') return this.input
+    const caller = this.callerBindings
+    return caller !== undefined && typeof name === 'string' && Object.prototype.hasOwnProperty.call(caller, name) ? caller[name] : NOT_BOUND
+  }
 
   clock(): Date {
     return (this.date ??= new Date(this.time))

@@ -128,11 +128,11 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
   const expression: Expression = {
     source,
     // What jsonata's own evaluate does, with the engine's frames.
-    evaluate(input, bindings, clock = {}) {
-      time = clock.timestamp ?? Date.now()
-      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, time, frameLimits, clock)
-      if (bindings !== undefined) for (const name of Object.keys(bindings)) frame.bind(name, bindings[name])
-      frame.bind('$', input)
+    evaluate(input, bindings, clock) {
+      const now = Date.now()
+      time = clock?.timestamp ?? now
+      const frame = new EvaluationFrame(environment, options, createSequence as never, LinearRegExp, time, frameLimits, clock?.deadline ?? (limits.timeoutMs > 0 ? now + limits.timeoutMs : Infinity), clock?.yieldAt ?? Infinity)
+      frame.bindEvaluation(input, bindings)
       // An array input is one value: wrapped, so that paths do not map over it.
       let root = input
       if (Array.isArray(input) && !(input as { sequence?: boolean }).sequence) {

@@ -157,25 +157,47 @@ export function keys(value: object): string[] {
  * A sequence factory bound to the evaluation's item limit: past it, D2015
  * (as jsonata's `sequence` option does), checked on every push.
  */
-export function sequenceFactory(maxItems: number): (...items: unknown[]) => Sequence {
+export function sequenceFactory(maxItems: number): SequenceFactory {
   if (maxItems <= 0) {
-    return function createSequence(...items: unknown[]): Sequence {
+    const createSequence = function createSequence(...items: unknown[]): Sequence {
       const sequence: Sequence = []
       sequence.sequence = true
       if (items.length === 1) sequence.push(items[0])
       return sequence
+    } as SequenceFactory
+    createSequence.adopt = (items) => {
+      const sequence = items as Sequence
+      sequence.sequence = true
+      return sequence
     }
+    return createSequence
   }
   // One push for every sequence of the expression, rather than a closure each.
   function push(this: Sequence, ...pushed: unknown[]): number {
     if (this.length + pushed.length > maxItems) fail('D2015', { value: maxItems })
     return Array.prototype.push.apply(this, pushed)
   }
-  return function createSequence(...items: unknown[]): Sequence {
+  const createSequence = function createSequence(...items: unknown[]): Sequence {
     const sequence: Sequence = []
     sequence.push = push
     sequence.sequence = true
     if (items.length === 1) sequence.push(items[0])
     return sequence
+  } as SequenceFactory
+  createSequence.adopt = (items) => {
+    const sequence = items as Sequence
+    sequence.push = push
+    sequence.sequence = true
+    return sequence
   }
+  return createSequence
+}
+
+/**
+ * Makes the sequences of an expression's evaluations (jsonata's
+ * createSequence), and turns a list built in one go into one (`adopt`).
+ */
+export interface SequenceFactory {
+  (...items: unknown[]): Sequence
+  adopt(items: unknown[]): Sequence
 }
