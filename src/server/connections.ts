@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { defaultMaxConnections, descriptorLimit, isOutOfDescriptors, RESERVED_DESCRIPTORS } from './descriptors.js'
 import type { Settings } from './settings.js'
 
