@@ -45,6 +45,26 @@ interface ExecResult extends Array<string | undefined> {
   input: string
 }
 
+/**
+ * Compiled patterns, by source and flags. jsonata makes a new matcher of a
+ * `/.../` literal at every evaluation (it keeps a position in it); the
+ * compiled program itself is immutable, and compiling it again each time
+ * cost more than most matches. Bounded: the oldest go first.
+ */
+const programs = new Map<string, RE2JS>()
+const MAX_PROGRAMS = 1000
+
+function compiled(source: string, flags: string): RE2JS {
+  const key = `${flags}/${source}`
+  let program = programs.get(key)
+  if (program === undefined) {
+    program = RE2JS.compile(translate(source), flagsOf(flags))
+    if (programs.size >= MAX_PROGRAMS) programs.delete(programs.keys().next().value!)
+    programs.set(key, program)
+  }
+  return program
+}
+
 /** What jsonata uses of a RegExp, on RE2. */
 export class LinearRegExp {
   lastIndex = 0
@@ -59,7 +79,7 @@ export class LinearRegExp {
     const isRegExp = pattern instanceof RegExp || pattern instanceof LinearRegExp
     this.source = isRegExp ? (pattern as RegExp).source : String(pattern)
     this.flags = flags ?? (isRegExp ? (pattern as RegExp).flags : '')
-    this.re = RE2JS.compile(translate(this.source), flagsOf(this.flags))
+    this.re = compiled(this.source, this.flags)
   }
 
   exec(input: string): ExecResult | null {
