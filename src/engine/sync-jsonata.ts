@@ -45,6 +45,12 @@ const REWRITES: readonly [RegExp, string, number][] = [
     'function applyInner(proc, args, input, environment) { var __base = environment.base; if (__base.enterCall === undefined) return applyUnbounded(proc, args, input, environment); __base.enterCall(); try { return __base.leaveCall(applyUnbounded(proc, args, input, environment), proc); } finally { __base.calls--; } }\n    function applyUnbounded(proc, args, input, environment) {',
     1,
   ],
+  // jsonata's debugging hooks (a callback bound under a symbol, called at
+  // every node and every new scope): nothing here binds one, and looking for
+  // it walked the whole chain of scopes each time.
+  [/var entryCallback = environment\.lookup\(Symbol\.for\('jsonata\.__evaluate_entry'\)\);\s*if\(entryCallback\) \{\s*entryCallback\(expr, input, environment\);\s*\}/g, '', 1],
+  [/var exitCallback = environment\.lookup\(Symbol\.for\('jsonata\.__evaluate_exit'\)\);\s*if\(exitCallback\) \{\s*exitCallback\(expr, input, environment, result\);\s*\}/g, '', 1],
+  [/var framePushCallback = enclosingEnvironment\.lookup\(Symbol\.for\('jsonata\.__createFrame_push'\)\);\s*if\(framePushCallback\) \{\s*framePushCallback\(enclosingEnvironment, newFrame\);\s*\}/g, '', 1],
   // Every signature jsonata parses (built-ins', and lambdas' that declare
   // one) validates through the engine's faster check (see signature.ts).
   [/\n {8}return \{\n {12}definition: signature,\n/g, '\n        return __engine.fastSignature(params, regex, {\n            definition: signature,\n', 1],
