@@ -14,6 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { body, freePort, KEY } from './lib.mjs'
 
+// npm run bench -- --hostile [--quick] [--only TEXT]: the isolation measurement instead (bench/hostile.mjs).
+if (process.argv.includes('--hostile')) process.exit(await (await import('./hostile.mjs')).main(process.argv.slice(2).filter((a) => a !== '--hostile')))
+
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BENCH = join(ROOT, 'bench')
 const BODY_LIMIT = String(4 * 1024 * 1024)
