@@ -511,7 +511,8 @@ function report({ quick, baseline, results, stop, tail, exitedDuringRows, rssSta
     rssBad.length === 0,
   )
   for (const rs of [...new Set(results.filter((r) => r.legit).map((r) => r.step))].map((step) => results.filter((r) => r.step === step))) {
-    target(`${rs[0].row} succeeds, well under ${LEGIT_MS} ms (the median of ${LEGIT_REPEAT} in a row)`, rs.map(timing).join('; '), rs.every((r) => r.answers_ok && r.time_ok))
+    const once = rs.some((r) => r.repeat > 1) ? `, well under ${LEGIT_MS} ms (the median of ${LEGIT_REPEAT} in a row)` : ` (ten at once: within timeout_ms + ${SLACK_MS} ms)`
+    target(`${rs[0].row} succeeds${once}`, rs.map(timing).join('; '), rs.every((r) => r.answers_ok && r.time_ok))
   }
   const linear = results.filter((r) => r.linear)
   if (linear.length > 0) target(`the regexes run in linear time: they succeed, in under ${LEGIT_MS} ms`, linear.map(timing).join('; '), linear.every((r) => r.answers_ok && r.max_ms < LEGIT_MS))
