@@ -6,7 +6,6 @@
 // (A B C A B C ...), and prints medians over the rounds with the ratios of
 // step-runner to the ceiling and to the seed.
 import { execFileSync, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -14,10 +13,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { engineTable, loadTimes, serverLoadTimes, writeThousandSteps } from './engine.mjs'
+import { body, freePort, KEY } from './lib.mjs'
+
+// npm run bench -- --hostile [--quick] [--only TEXT]: the isolation measurement instead (bench/hostile.mjs).
+if (process.argv.includes('--hostile')) process.exit(await (await import('./hostile.mjs')).main(process.argv.slice(2).filter((a) => a !== '--hostile')))
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BENCH = join(ROOT, 'bench')
-const KEY = 'wsk_bench_0123456789abcdefghijklmnop'
 const BODY_LIMIT = String(4 * 1024 * 1024)
 const PROFILE_DIR = join(ROOT, 'bench', 'results', 'profile')
 
@@ -40,25 +42,6 @@ const connections = Number(values.connections)
 // machine has two and taskset exists; say so when it cannot.
 const canPin = cpus().length >= 2 && existsSync('/usr/bin/taskset')
 const onCore = (core, command, args) => (canPin ? ['/usr/bin/taskset', ['-c', String(core), command, ...args]] : [command, args])
-
-function sign(payload) {
-  return createHash('sha256').update(JSON.stringify(payload), 'utf8').update(KEY, 'utf8').digest('hex')
-}
-
-function body(stepName, { data, deps = {} } = {}) {
-  const payload = {
-    ...(data === undefined ? {} : { data }),
-    context: {
-      flow_id: 'bench_flow',
-      flow_name: 'bench',
-      step_name: stepName,
-      request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc',
-      triggered_by: { step_name: 'step_a', step_execution_id: 'ste_edf275e1e6e54212aa10662b05719d7a' },
-      dependencies_context: deps,
-    },
-  }
-  return JSON.stringify({ payload, signature: sign(payload) })
-}
 
 /** A body of about `size` bytes: dependencies_context carries the bulk. */
 function sizedBody(size) {
@@ -138,14 +121,6 @@ async function start(name, command, args, env, core) {
       await new Promise((r) => setTimeout(r, 50))
     }
   }
-}
-
-async function freePort() {
-  const server = createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 function cleanup() {
