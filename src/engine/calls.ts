@@ -76,8 +76,8 @@ function asClosure(value: unknown, env: JFrame): unknown {
  * error only, as that combination would have left them.
  */
 function callDirect(proc: Builtin, args: unknown[], input: unknown, env: JFrame, procName: string, position: number | undefined): unknown {
-  const base = env.base as unknown as { enterCall(): void; built(result: unknown): unknown; calls: number; options: unknown; createSequence: unknown }
-  base.enterCall()
+  const base = env.base as unknown as { enterCall(proc: unknown, args: readonly unknown[]): void; built(result: unknown): unknown; calls: number; options: unknown; createSequence: unknown }
+  base.enterCall(proc, args)
   try {
     const validated = proc.signature === undefined ? args : proc.signature.validate(args, input)
     let result = proc.implementation.apply({ environment: env, input, options: base.options, createSequence: base.createSequence }, validated)
@@ -115,9 +115,9 @@ interface Builtin {
  */
 function applyBuiltin(proc: Builtin, args: unknown[], input: unknown, env: JFrame): unknown {
   // Counted and checked as jsonata's applyInner is (see sync-jsonata.ts).
-  const base = env.base as unknown as { enterCall?(): void; leaveCall(result: unknown, proc: unknown): unknown; calls: number }
+  const base = env.base as unknown as { enterCall?(proc: unknown, args: readonly unknown[]): void; leaveCall(result: unknown, proc: unknown): unknown; calls: number }
   if (base.enterCall === undefined) return callBuiltin(proc, args, input, env)
-  base.enterCall()
+  base.enterCall(proc, args)
   try {
     return base.leaveCall(callBuiltin(proc, args, input, env), proc)
   } finally {

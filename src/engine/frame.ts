@@ -1,4 +1,5 @@
 import { getHeapStatistics } from 'node:v8'
+import { isBigCall } from './costs.js'
 import type { JBase, JFrame } from './sync-jsonata.js'
 
 /**
@@ -171,9 +172,13 @@ export class EvaluationFrame extends Frame implements JBase {
     this.checkMemory()
   }
 
-  /** A function is called: one level deeper. */
-  enterCall(): void {
+  /**
+   * A function is called: one level deeper. On the main thread, a call of a
+   * built-in too big to start there gives way first (see costs.ts).
+   */
+  enterCall(proc?: unknown, args?: readonly unknown[]): void {
     if ((++this.ticks & 63) === 0) this.check()
+    if (this.yieldAt !== Infinity && args !== undefined && isBigCall(proc, args)) throw OFFLOAD
     if (++this.calls > this.limits.maxDepth) {
       this.calls--
       throw limitError('depth', this.limits.maxDepth, `function calls nest deeper than ${this.limits.maxDepth} (limits.max_depth)`)

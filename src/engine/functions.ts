@@ -20,13 +20,26 @@
  *   build a string far larger than their arguments, so they are stopped
  *   before (`$pad("", 150000000)` exhausted the heap of the whole process).
  */
-import { stringTooLong } from './frame.js'
+import { markCheap } from './costs.js'
+import { limitError, stringTooLong } from './frame.js'
 import { isArrayOfNumbers, isArrayOfStrings } from './runtime.js'
 import { internals } from './sync-jsonata.js'
 
 type Comparator = (a: unknown, b: unknown) => unknown
 
-function sort(arr: unknown, comparator: unknown): unknown {
+/** What jsonata passes a built-in as `this`. */
+interface Focus {
+  readonly options?: { readonly maxStringLength?: number; readonly sequence?: number }
+  readonly environment?: { readonly base?: unknown }
+}
+
+/** The evaluation's clock, read every so many steps (EvaluationFrame.tick), from a built-in's focus. */
+function clockOf(focus: Focus): () => void {
+  const base = (focus as Focus | undefined)?.environment?.base as { tick?(): void } | undefined
+  return base?.tick === undefined ? () => {} : () => base.tick!()
+}
+
+function sort(this: Focus, arr: unknown, comparator: unknown): unknown {
   if (arr === undefined) return undefined
   const list = arr as unknown[]
   if (list.length <= 1) return list
@@ -38,18 +51,19 @@ function sort(arr: unknown, comparator: unknown): unknown {
   } else {
     comp = comparator as Comparator
   }
-  return mergeSort(list, comp)
+  return mergeSort(list, comp, clockOf(this))
 }
 
-function mergeSort(array: unknown[], comp: Comparator): unknown[] {
+function mergeSort(array: unknown[], comp: Comparator, tick: () => void): unknown[] {
   if (!Array.isArray(array) || array.length <= 1) return array
   const middle = Math.floor(array.length / 2)
-  const left = mergeSort(array.slice(0, middle), comp)
-  const right = mergeSort(array.slice(middle), comp)
+  const left = mergeSort(array.slice(0, middle), comp, tick)
+  const right = mergeSort(array.slice(middle), comp, tick)
   const merged: unknown[] = []
   let l = 0
   let r = 0
   while (l < left.length && r < right.length) {
+    tick()
     // The comparator says whether the left item goes after the right one.
     if (comp(left[l], right[r])) merged.push(right[r++])
     else merged.push(left[l++])
@@ -59,10 +73,7 @@ function mergeSort(array: unknown[], comp: Comparator): unknown[] {
   return merged
 }
 
-/** What jsonata passes a built-in as `this`. */
-interface Focus {
-  readonly options?: { readonly maxStringLength?: number }
-}
+
 
 const jsonataPad = internals.fn['pad'] as unknown as (this: Focus, str: unknown, width: unknown, char: unknown) => unknown
 const jsonataJoin = internals.fn['join'] as unknown as (this: Focus, strs: unknown, separator: unknown) => unknown
@@ -88,13 +99,33 @@ function join(this: Focus, strs: unknown, separator: unknown): unknown {
   return jsonataJoin.call(this, strs, separator)
 }
 
+const jsonataSplit = internals.fn['split'] as unknown as (this: Focus, str: unknown, separator: unknown, limit: unknown) => unknown
+
+/**
+ * `$split` by a string, counted before it is made: a short string of commas
+ * splits into millions of items (the limit on the result would only see
+ * them built).
+ */
+function split(this: Focus, str: unknown, separator: unknown, limit: unknown): unknown {
+  const max = this.options?.sequence
+  if (max !== undefined && typeof str === 'string' && typeof separator === 'string' && (typeof limit !== 'number' || limit > max)) {
+    let parts = 1
+    if (separator === '') parts = str.length
+    else for (let at = str.indexOf(separator); at !== -1 && parts <= max; at = str.indexOf(separator, at + separator.length)) parts++
+    if (parts > max) throw limitError('items', max, `a list of more than ${max} items (limits.max_items)`)
+  }
+  return jsonataSplit.call(this, str, separator, limit)
+}
+
 const jsonataDistinct = internals.fn['distinct'] as unknown as (this: unknown, arr: unknown) => unknown
 
-function distinct(this: { createSequence(): unknown[] }, arr: unknown): unknown {
+function distinct(this: Focus & { createSequence(): unknown[] }, arr: unknown): unknown {
   if (arr === undefined) return undefined
   if (!Array.isArray(arr) || arr.length <= 1) return arr
+  const tick = clockOf(this)
   const keys: string[] = []
   for (let i = 0; i < arr.length; i++) {
+    tick()
     const key = equalityKey(arr[i], i)
     // Something the key cannot stand for: jsonata's own way, item by item.
     if (key === undefined) return jsonataDistinct.call(this, arr)
@@ -166,4 +197,13 @@ export function installFunctions(): void {
   internals.staticFrame.bind('pad', internals.defineFunction(pad as never, '<s-ns?:s>'))
   internals.staticFrame.bind('distinct', internals.defineFunction(distinct as never, '<x:x>'))
   internals.staticFrame.bind('join', internals.defineFunction(join as never, '<a<s>s?:s>'))
+  internals.staticFrame.bind('split', internals.defineFunction(split as never, '<s-(sf)n?:a<s>>'))
+  // About as fast at any size the limits allow: never too big for the main thread (costs.ts).
+  for (const name of CHEAP) markCheap((internals.staticFrame.lookup(name) as { implementation: unknown }).implementation)
 }
+
+const CHEAP = [
+  'sum', 'count', 'max', 'min', 'average', 'substring', 'substringBefore', 'substringAfter', 'lowercase', 'uppercase', 'length', 'trim',
+  'pad', 'join', 'number', 'floor', 'ceil', 'round', 'abs', 'sqrt', 'power', 'random', 'boolean', 'not', 'lookup', 'exists', 'type', 'append', 'reverse',
+  'encodeUrlComponent', 'encodeUrl', 'decodeUrlComponent', 'decodeUrl',
+]

@@ -46,18 +46,17 @@ export const EVALUATION_HEAP_BYTES = 320 * 1024 * 1024
 const GRACE_MS = 50
 
 /**
- * A thread left with more heap than this after an evaluation ends once it has
- * been idle IDLE_MS, giving its memory back; a smaller one stays, ready (a
- * new thread takes ~60 ms to start).
+ * A thread idle this long ends, giving its memory back (30 to 60 MB each,
+ * whatever its evaluation left): offloads are rare, and a new thread takes
+ * ~60 ms to start.
  */
-const LARGE_HEAP_BYTES = 64 * 1024 * 1024
-const IDLE_MS = 1000
+const IDLE_MS = 2000
 
 interface Slot {
   worker: Worker
   /** The job running on the thread; still set, answered, while an expired one winds down. */
   job: Pending | undefined
-  /** Ends a large idle thread (see LARGE_HEAP_BYTES). */
+  /** Ends the thread once idle (see IDLE_MS). */
   idle: NodeJS.Timeout | undefined
 }
 
@@ -117,14 +116,14 @@ export class EvaluatorPool {
     // An idle pool does not keep a process alive (a CLI ends when its work does).
     worker.unref()
     const slot: Slot = { worker, job: undefined, idle: undefined }
-    worker.on('message', (message: { id: number; heap: number } & Outcome) => {
+    worker.on('message', (message: { id: number } & Outcome) => {
       const pending = slot.job
       if (pending === undefined || pending.id !== message.id) return
       slot.job = undefined
-      const { id: _id, heap, ...outcome } = message
+      const { id: _id, ...outcome } = message
       this.finish(pending, outcome as Outcome)
       this.dispatch()
-      if (slot.job === undefined && heap > LARGE_HEAP_BYTES) {
+      if (slot.job === undefined) {
         slot.idle = setTimeout(() => void (slot.job === undefined && this.retire(slot)), IDLE_MS)
         slot.idle.unref()
       }

@@ -42,7 +42,7 @@ const REWRITES: readonly [RegExp, string, number][] = [
   // each call built (see EvaluationFrame.enterCall and leaveCall).
   [
     /function applyInner\(proc, args, input, environment\) \{/g,
-    'function applyInner(proc, args, input, environment) { var __base = environment.base; if (__base.enterCall === undefined) return applyUnbounded(proc, args, input, environment); __base.enterCall(); try { return __base.leaveCall(applyUnbounded(proc, args, input, environment), proc); } finally { __base.calls--; } }\n    function applyUnbounded(proc, args, input, environment) {',
+    'function applyInner(proc, args, input, environment) { var __base = environment.base; if (__base.enterCall === undefined) return applyUnbounded(proc, args, input, environment); __base.enterCall(proc, args); try { return __base.leaveCall(applyUnbounded(proc, args, input, environment), proc); } finally { __base.calls--; } }\n    function applyUnbounded(proc, args, input, environment) {',
     1,
   ],
   // jsonata's debugging hooks (a callback bound under a symbol, called at

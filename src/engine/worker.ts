@@ -4,11 +4,21 @@
  * evaluation it finishes. A result that cannot cross back (a function) is
  * described instead.
  */
-import { getHeapStatistics } from 'node:v8'
+import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { compile, type Expression } from './index.js'
 import { EVALUATION_HEAP_BYTES, type Job } from './pool.js'
 import { jsonProblem } from './values.js'
+
+// Below the main thread, which answers every other request: on Linux a
+// thread has a priority of its own (elsewhere this would lower the process).
+if (process.platform === 'linux') {
+  try {
+    setPriority(19)
+  } catch {
+    // Not permitted: the thread runs at the process's priority.
+  }
+}
 
 const compiled = new Map<string, Expression>()
 const MAX_COMPILED = 1000
@@ -27,19 +37,14 @@ parentPort!.on('message', (job: Job & { id: number }) => {
     const problem = jsonProblem(value, Infinity)
     // Data, but not always clonable as it is: a sequence carries its own push.
     // It crosses as the JSON it is answered as.
-    parentPort!.postMessage({ heap: heapUsed(), ...(problem === undefined ? { id: job.id, ok: true, value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)) } : { id: job.id, ok: false, notData: problem }) })
+    parentPort!.postMessage({ ...(problem === undefined ? { id: job.id, ok: true, value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)) } : { id: job.id, ok: false, notData: problem }) })
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown; position?: unknown; token?: unknown; value?: unknown }
     parentPort!.postMessage({
       id: job.id,
-      heap: heapUsed(),
       ok: false,
       error: { code: e.code, message: e.message, position: e.position, token: e.token, ...(typeof e.value === 'string' || typeof e.value === 'number' ? { value: e.value } : {}) },
     })
   }
 })
 
-/** The thread's heap after an evaluation, garbage included: the pool ends a thread left large. */
-function heapUsed(): number {
-  return getHeapStatistics().used_heap_size
-}

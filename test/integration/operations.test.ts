@@ -227,8 +227,8 @@ describe('overload and timeouts', () => {
   it('answers 503 with Retry-After when the event loop is saturated, on /hook only', async () => {
     const server = await startServer({ stepsFile: STEPS, env: { MAX_EVENT_LOOP_DELAY_MS: '0', MAX_EVENT_LOOP_UTILIZATION: '0.3', OVERLOAD_RETRY_AFTER_S: '7', UPSTREAM: 'http://127.0.0.1:1', UPSTREAM_TOKEN: 'x', UPSTREAM_API_KEY: 'y' } })
     try {
-      // Each busy request holds the event loop for its inline slice (10 ms)
-      // before it moves to an evaluation thread: forty at a time keep it busy
+      // Each busy request holds the event loop for a few milliseconds (too
+      // short to move to an evaluation thread): forty at a time keep it busy
       // well past 30% of the time.
       let overloaded
       for (let i = 0; i < 50 && overloaded === undefined; i++) {

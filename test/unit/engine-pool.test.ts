@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
+import { OFFLOAD } from '../../src/engine/frame.js'
 import { compile, INLINE_MS, type EngineLimits } from '../../src/engine/index.js'
 import { EvaluatorPool, type Job } from '../../src/engine/pool.js'
 import { NotData } from '../../src/engine/values.js'
@@ -62,6 +63,28 @@ describe('evaluateIsolated', () => {
     const long = compile('$count($filter([1..20000], function($v) { $string($v) & "x" != "y" }))', LIMITS)
     expect(await long.evaluateIsolated({})).toBe(20_000)
     expect(await compile('$sort($)', LIMITS).evaluateIsolated(Array.from({ length: 40_000 }, (_, i) => 40_000 - i))).toHaveLength(40_000)
+  })
+
+  it('moves a built-in call over a big list or string to a thread before it starts, unless the function is cheap at any size', () => {
+    const onMainThread = { yieldAt: Date.now() + 60_000 }
+    const big = Array.from({ length: 5_000 }, (_, i) => 5_000 - i)
+    const gaveWay = (source: string, input: unknown): boolean => {
+      try {
+        compile(source, LIMITS).evaluate(input, undefined, onMainThread)
+        return false
+      } catch (err) {
+        if (err === OFFLOAD) return true
+        throw err
+      }
+    }
+    expect(gaveWay('$sort($)', big)).toBe(true)
+    expect(gaveWay('$distinct($)', big)).toBe(true)
+    expect(gaveWay('$split($, ",")', ','.repeat(300_000))).toBe(true)
+    expect(gaveWay('$count($)', big)).toBe(false)
+    expect(gaveWay('$sum($)', big)).toBe(false)
+    expect(gaveWay('$sort($)', big.slice(0, 100))).toBe(false)
+    // On a thread (no yieldAt), the same call runs.
+    expect(compile('$sort($)[0]', LIMITS).evaluate(big)).toBe(1)
   })
 
   it('fails past the timeout, counted from when it was requested', async () => {

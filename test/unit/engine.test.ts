@@ -114,7 +114,12 @@ describe('the expression engine', () => {
 
     it('items: ranges, sequences and lists that functions build', () => {
       expect(failure('[1..5000]')).toMatchObject({ code: 'items' })
-      expect(failure('$split($, "")', 'x'.repeat(2000))).toMatchObject({ code: 'items', message: 'a list of 2000 items, more than 1000 (limits.max_items)' })
+      // Counted before the list is made: a short string of commas would make millions.
+      expect(failure('$split($, "")', 'x'.repeat(2000))).toMatchObject({ code: 'items', message: 'a list of more than 1000 items (limits.max_items)' })
+      expect(failure('$split($, ",")', ','.repeat(5000))).toMatchObject({ code: 'items' })
+      expect(failure('$split($, ",", 3)', ','.repeat(5000))).toEqual({ result: ['', '', ''] })
+      expect(failure('$reverse($split($, ""))', 'x'.repeat(2000))).toMatchObject({ code: 'items', message: 'a list of more than 1000 items (limits.max_items)' })
+      expect(failure('$append([1..600], [1..600])')).toMatchObject({ code: 'items' })
       expect(failure('$count([1..900].($ * 2))')).toEqual({ result: 900 })
     })
 
