@@ -12,6 +12,7 @@ import { DEV_KEY_FILE, developmentKey } from './server/dev-key.js'
 import { listen, type Listening } from './server/connections.js'
 import { memoryUsageSurvivesEmfile } from './server/descriptors.js'
 import { createInFlight } from './server/in-flight.js'
+import { createLogOutput } from './server/log-output.js'
 import { createMetrics } from './server/metrics.js'
 import { createRedactor } from './server/redact.js'
 import { createReloader, type Reloader } from './server/reloader.js'
@@ -58,6 +59,16 @@ async function main(): Promise<number> {
   const metrics = createMetrics(settings.metrics)
   let ready = false
 
+  // Outside --dev, log lines go to stdout through a bounded buffer, written
+  // asynchronously (see log-output.ts); --dev keeps pino-pretty's transport.
+  const logs = dev
+    ? undefined
+    : createLogOutput({
+        bufferBytes: settings.logBufferBytes,
+        onDrop: () => metrics.logLineDropped(),
+        onCaughtUp: (dropped) => app.log.warn({ dropped }, 'log lines dropped: stdout was not read fast enough (LOG_BUFFER_BYTES full)'),
+      })
+
   // One dispatcher for the life of the process, across reloads: keep-alive
   // connections are shared by every step. It follows no redirects.
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
@@ -87,7 +98,7 @@ async function main(): Promise<number> {
       // finished line, wherever they turn up (a field, a message, an error).
       hooks: { streamWrite: (line: string) => redactor.apply(line) },
       // Pretty lines keep the pid (`INFO (4242):`): it is where `kill -HUP` goes.
-      ...(dev ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'hostname' } } } : {}),
+      ...(logs === undefined ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'hostname' } } } : { stream: logs.stream }),
     },
   })
 
@@ -130,6 +141,8 @@ async function main(): Promise<number> {
       await dispatcher.close()
       await closeEvaluatorPool()
       app.log.info('stopped')
+      // Every line is out before close-with-grace exits.
+      await logs?.flush()
     },
   )
 

@@ -8,6 +8,8 @@ export interface Metrics {
   rejected(reason: Rejection): void
   upstreamAttempt(step: string, outcome: number | string, seconds: number): void
   reloaded(ok: boolean): void
+  /** A log line was dropped: stdout was not read fast enough and the buffer was full. */
+  logLineDropped(): void
   /** The Prometheus text exposition, or undefined when metrics are off. */
   render(): Promise<{ contentType: string; body: string }> | undefined
 }
@@ -25,6 +27,7 @@ const NO_METRICS: Metrics = {
   rejected: () => {},
   upstreamAttempt: () => {},
   reloaded: () => {},
+  logLineDropped: () => {},
   render: () => undefined,
 }
 
@@ -39,9 +42,11 @@ export function createMetrics(enabled: boolean): Metrics {
   const signatureFailures = new Counter({ name: 'signature_failures_total', help: 'Requests refused for a missing or wrong signature.', registers: [registry] })
   const rejections = new Counter({ name: 'hook_rejections_total', help: 'Requests to /hook answered with a 4xx before any step ran, by reason (malformed, signature, unknown_step).', labelNames: ['reason'] as const, registers: [registry] })
   const reloads = new Counter({ name: 'config_reloads_total', help: 'Config reloads, by result (ok, failed).', labelNames: ['result'] as const, registers: [registry] })
+  const logLinesDropped = new Counter({ name: 'log_lines_dropped_total', help: 'Log lines dropped because stdout was not read fast enough (LOG_BUFFER_BYTES full).', registers: [registry] })
   reloads.inc({ result: 'ok' }, 0)
   reloads.inc({ result: 'failed' }, 0)
   signatureFailures.inc(0)
+  logLinesDropped.inc(0)
 
   const exitCodes = new Set<string>()
   const exitLabel = (code: string) => {
@@ -78,6 +83,9 @@ export function createMetrics(enabled: boolean): Metrics {
     },
     reloaded(ok) {
       reloads.inc({ result: ok ? 'ok' : 'failed' })
+    },
+    logLineDropped() {
+      logLinesDropped.inc()
     },
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   }

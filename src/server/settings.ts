@@ -11,6 +11,8 @@ export interface Settings {
   /** Undefined when SIGNATURE_KEY is unset (allowed outside production only). */
   readonly signatureKeys: readonly string[] | undefined
   readonly logLevel: LogLevel
+  /** Most bytes of log lines waiting to be written to stdout; past it, new lines are dropped. */
+  readonly logBufferBytes: number
   readonly production: boolean
   readonly metrics: boolean
   readonly bodyLimit: number
@@ -48,6 +50,7 @@ export const ENVIRONMENT = [
   'SIGNATURE_KEY',
   'NODE_ENV',
   'LOG_LEVEL',
+  'LOG_BUFFER_BYTES',
   'METRICS',
   'BODY_LIMIT',
   'MAX_JSON_DEPTH',
@@ -92,6 +95,9 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     stepsFile: read.text('STEPS_FILE', './steps.yaml'),
     signatureKeys,
     logLevel,
+    // 64 KiB holds the longest lines (a failed reload's errors); 16 MiB is a few
+    // seconds of lines at full load, minutes at ordinary loads.
+    logBufferBytes: read.integer('LOG_BUFFER_BYTES', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     production,
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),

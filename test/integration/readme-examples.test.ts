@@ -82,7 +82,8 @@ describe('npm run send, as the README shows it', () => {
     try {
       const sent = await cli('send', ['step_c', '--url', `${server.url}/hook`], { SIGNATURE_KEY: keys })
       expect(sent).toMatchObject({ code: 0, stdout: expect.stringMatching(/^HTTP 200\n/) })
-      expect(server.output().stdout).toMatch(/"step_name":"step_c","exit_code":"success","status":200,.*"key_index":0/)
+      // Log lines are written asynchronously: they trail the answer.
+      await expect.poll(() => server.output().stdout).toMatch(/"step_name":"step_c","exit_code":"success","status":200,.*"key_index":0/)
     } finally {
       await server.stop()
     }
@@ -97,7 +98,7 @@ describe('npm run send, as the README shows it', () => {
     try {
       const sent = await cli('send', ['step_c', '--url', `${server.url}/hook`, '--context', '{"step_name": "step_a", "flow_id": "f_1"}'], { SIGNATURE_KEY: TEST_KEY })
       expect(JSON.parse(sent.stdout.slice(sent.stdout.indexOf('{')))).toEqual({ exit_code: 'success', data: { myOutput: 'myValue' } })
-      expect(server.output().stdout).toContain('"flow_id":"f_1","step_name":"step_c"')
+      await expect.poll(() => server.output().stdout).toContain('"flow_id":"f_1","step_name":"step_c"')
     } finally {
       await server.stop()
     }

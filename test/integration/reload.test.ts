@@ -210,7 +210,7 @@ describe('reloads under load', () => {
       expect(sent).toBeGreaterThanOrEqual(TOTAL)
       expect(seen.a).toBeGreaterThan(0)
       expect(seen.b).toBeGreaterThan(0)
-      expect(reloadLines(server).filter((l) => l.includes('"reload":"ok"'))).toHaveLength(20)
+      await expect.poll(() => reloadLines(server).filter((l) => l.includes('"reload":"ok"')).length).toBe(20)
     } finally {
       await pool.close()
       await server.stop()

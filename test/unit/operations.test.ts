@@ -66,6 +66,12 @@ describe('settings', () => {
     expect(readSettings({ LISTEN_BACKLOG: '0' })).toEqual({ ok: false, errors: ["LISTEN_BACKLOG must be a whole number from 1 to 65535; got '0'"] })
   })
 
+  it('bounds the log buffer: at least 64 KiB, so the longest line fits', () => {
+    expect(readSettings({})).toMatchObject({ ok: true, settings: { logBufferBytes: 16 * 1024 * 1024 } })
+    expect(readSettings({ LOG_BUFFER_BYTES: '65536' })).toMatchObject({ ok: true, settings: { logBufferBytes: 65536 } })
+    expect(readSettings({ LOG_BUFFER_BYTES: '1000' })).toEqual({ ok: false, errors: ["LOG_BUFFER_BYTES must be a whole number from 65536 to 1073741824; got '1000'"] })
+  })
+
   it('splits SIGNATURE_KEY on commas', () => {
     expect(readSettings({ SIGNATURE_KEY: ' k1 , k2 ' })).toMatchObject({ ok: true, settings: { signatureKeys: ['k1', 'k2'] } })
   })
@@ -83,6 +89,7 @@ describe('settings', () => {
       HOST: settings.settings.host,
       STEPS_FILE: settings.settings.stepsFile,
       BODY_LIMIT: settings.settings.bodyLimit,
+      LOG_BUFFER_BYTES: settings.settings.logBufferBytes,
       SHUTDOWN_TIMEOUT_MS: settings.settings.shutdownTimeoutMs,
       REQUEST_TIMEOUT_MS: settings.settings.requestTimeoutMs,
       KEEP_ALIVE_TIMEOUT_MS: settings.settings.keepAliveTimeoutMs,
