@@ -31,3 +31,12 @@ export function sample(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(name + ' '))
   return line === undefined ? 0 : Number(line.slice(name.length + 1))
 }
+
+/**
+ * Waits until every line logged so far has been written: the server writes
+ * its lines asynchronously, at most 100 ms after they are logged (see
+ * src/server/log-output.ts). For checks that a line is absent.
+ */
+export function linesWritten(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 250))
+}

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'undici'
 import { describe, expect, it } from 'vitest'
 import { callStep, freePort, payloadFor, ROOT, signedBody, startServer, type RunningServer } from '../helpers/server.js'
+import { linesWritten } from '../helpers/logs.js'
 import { json, startUpstream } from '../helpers/upstream.js'
 
 const STEPS = join(ROOT, 'test/fixtures/operations/steps.yaml')
@@ -181,6 +182,7 @@ describe('REQUEST_TIMEOUT_MS', () => {
       expect(received).toContain('{"error":"the request was not received in full within REQUEST_TIMEOUT_MS (500 ms)"}')
       expect(await logged(server, 'request timed out')).toMatchObject({ status: 408 })
       // One line for it, not a second one claiming a refused body.
+      await linesWritten()
       expect(server.output().stdout).not.toContain('"msg":"request refused"')
     } finally {
       await server.stop()

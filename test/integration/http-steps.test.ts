@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callStep, freePort, payloadFor, ROOT, signedBody, startServer, type RunningServer } from '../helpers/server.js'
+import { linesWritten } from '../helpers/logs.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { request } from 'undici'
 
@@ -270,7 +271,8 @@ describe('HTTP steps against a real upstream on loopback', () => {
   })
 
   // Last, so that it sees the output of every call above.
-  it('never writes a secret from the environment to its output', () => {
+  it('never writes a secret from the environment to its output', async () => {
+    await linesWritten()
     const { stdout, stderr } = server.output()
     expect(stdout).toContain('"msg":"step answered"')
     expect(stdout + stderr).not.toContain(TOKEN)

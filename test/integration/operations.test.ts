@@ -76,6 +76,8 @@ describe('operations on the real server', () => {
       // The upstream echoes the credentials it was sent: they never reach the orchestrator.
       expect((await call).body).toEqual({ exit_code: 'success', data: { seen: '[redacted]', key: '[redacted]' } })
 
+      // Lines are written in order, asynchronously: once the last request's is out, all are.
+      await logged(server, (l) => l['step_name'] === 'slow_call')
       const { stdout, stderr } = server.output()
       const all = stdout + stderr
       expect(all).toContain('[REDACTED]')

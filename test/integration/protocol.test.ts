@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sign } from '../../src/core/signature.js'
 import { callStep, payloadFor, post, ROOT, signedBody, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
+import { linesWritten } from '../helpers/logs.js'
 
 const SIGNATURE_ERROR = { error: 'Invalid input request, please verify the signature' }
 
@@ -134,6 +135,7 @@ describe('POST /hook on the real server', () => {
 
     it('and it is still serving afterwards', async () => {
       expect(await callStep(server, 'plain')).toMatchObject({ status: 200 })
+      await linesWritten()
       expect(server.output().stdout).not.toMatch(/"level":50/)
     })
   })

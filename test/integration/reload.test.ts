@@ -151,7 +151,7 @@ describe('SIGHUP under npm start', () => {
       process.kill(pid, 'SIGHUP')
       await nextReload(server, before)
       expect((await callStep(server, 'late')).body).toEqual({ exit_code: 'late_ok' })
-      expect(out).toContain('config reloaded (SIGHUP): 3 steps, added late')
+      await expect.poll(() => out).toContain('config reloaded (SIGHUP): 3 steps, added late')
       // npm passes SIGTERM on, and `exec` in the start script makes the
       // server the process that gets it: stopping npm stops the server.
       npm.kill('SIGTERM')
