@@ -64,12 +64,15 @@ describe('npm run send, as the README shows it', () => {
       expect(result.stderr).toBe('')
       expect(result.stdout).toBe(readmeBlock('output: send').text)
 
-      const answered = server
-        .output()
-        .stdout.split('\n')
-        .filter((l) => l.includes('"step answered"'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-      expect(answered).toHaveLength(2)
+      const answeredLines = () =>
+        server
+          .output()
+          .stdout.split('\n')
+          .filter((l) => l.includes('"step answered"'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      // Log lines are written asynchronously: they trail the answers.
+      await expect.poll(() => answeredLines().length).toBe(2)
+      const answered = answeredLines()
       for (const line of answered) expect(line).toMatchObject({ flow_id: 'manual_flow', request_id: expect.stringMatching(/^mqr_[0-9a-f]{32}$/), key_index: 0 })
     } finally {
       await server.stop()

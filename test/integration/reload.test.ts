@@ -136,11 +136,14 @@ describe('SIGHUP under npm start', () => {
     let out = ''
     npm.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
     const exited = new Promise((resolve) => npm.on('exit', resolve))
+    // Killing npm would not end the server it started: a failed run kills both.
+    let serverPid: number | undefined
     try {
       const { url, pid } = await eventually(
         async () => ({ url: /"url":"(http:[^"]+)"/.exec(out)?.[1], pid: Number(/"pid":(\d+)/.exec(out)?.[1]) }),
         (v) => v.url !== undefined,
       )
+      serverPid = pid
       const server = { url: url! }
       writeFileSync(join(dir, 'steps.yaml'), readFileSync(join(dir, 'steps.yaml'), 'utf8') + '  late:\n    exit_code: late_ok\n')
       // Nothing watches in production: the new step is not served until the signal.
@@ -166,6 +169,11 @@ describe('SIGHUP under npm start', () => {
       }
     } finally {
       npm.kill('SIGKILL')
+      try {
+        if (serverPid !== undefined) process.kill(serverPid, 'SIGKILL')
+      } catch {
+        // already gone, as it should be
+      }
     }
   })
 })

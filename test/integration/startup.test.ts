@@ -80,7 +80,6 @@ describe('starting the server', () => {
       expect(statSync(keyFile).mode & 0o777).toBe(0o600)
       // Shown once on stderr; every log line redacts it like any signature key.
       expect(server.output().stderr).toContain(`using the development key ${key}`)
-      expect(server.output().stdout).not.toContain(key)
 
       // The send command finds the key where the server saved it.
       const { stdout } = await run(process.execPath, [join(ROOT, 'dist/cli/send.js'), 'step_c', '--url', `${server.url}/hook`], { cwd, env: { PATH: process.env['PATH'] } })
@@ -91,6 +90,9 @@ describe('starting the server', () => {
     } finally {
       await server.stop()
     }
+    // Stopped: every line is written, none with the key.
+    expect(server.output().stdout).toContain('"msg":"stopped"')
+    expect(server.output().stdout).not.toContain(readFileSync(join(cwd, '.step-runner', 'dev-signature-key'), 'utf8').trim())
     // A restart keeps the same key, so a running `send` setup keeps working.
     const again = await startServer({ cwd, env: { SIGNATURE_KEY: undefined } })
     try {
