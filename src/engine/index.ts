@@ -204,7 +204,15 @@ const fromMillis = (internals.staticFrame.lookup('fromMillis') as { implementati
 
 /** jsonata's own limit errors, and the JavaScript engine's, as the engine's limit errors. */
 function asLimitError(err: unknown, limits: EngineLimits): unknown {
-  const e = err as { code?: unknown; message?: unknown }
+  const e = err as { code?: unknown; message?: unknown; error?: unknown }
+  // $eval wraps whatever its expression threw (D3121): a limit it reached is
+  // still the step's limit, and answers as one.
+  if (e.code === 'D3121' && typeof e.error === 'object' && e.error !== null) {
+    const inner = e.error as { code?: unknown }
+    if (typeof inner.code === 'string' && LIMIT_CODES.has(inner.code)) return inner
+    const limit = asLimitError(inner, limits)
+    if (limit !== undefined) return limit
+  }
   if (e.code === 'D1011') return limitError('depth', limits.maxEvaluationDepth ?? 0, `the evaluation nested deeper than ${limits.maxEvaluationDepth} levels`)
   if (e.code === 'D1012') return limitError('timeout', limits.timeoutMs, `the evaluation took longer than ${limits.timeoutMs} ms (limits.timeout_ms)`)
   if (e.code === 'D2015') return limitError('items', limits.maxItems, `a list of more than ${limits.maxItems} items (limits.max_items)`)

@@ -131,6 +131,15 @@ describe('the expression engine', () => {
       expect(failure('$pad("x", 50)')).toEqual({ result: 'x'.padEnd(50) })
     })
 
+    it('a limit reached inside $eval is the step\'s limit, not $eval\'s wrapped error (D3121)', () => {
+      expect(failure('$eval("[1..5000]")')).toMatchObject({ code: 'items', message: 'a list of more than 1000 items (limits.max_items)' })
+      expect(failure('$eval($)', '$pad("", 150000000)')).toMatchObject({ code: 'string_length' })
+      expect(failure('$eval("$eval(\\"[1..5000]\\")")')).toMatchObject({ code: 'items' })
+      expect(failure('$eval("($f := function($n) { $f($n + 1) }; $f(0))")')).toMatchObject({ code: 'timeout' })
+      expect(failure('$eval("$x.y(")')).toMatchObject({ code: 'D3120' })
+      expect(failure('$eval("$string(1/0)")')).toMatchObject({ code: 'D3121' })
+    })
+
     it('memory: an evaluation that grows the heap past its bound fails, the process does not', () => {
       const bounds = { timeoutMs: 20_000, maxDepth: 100, maxItems: 100_000, maxStringLength: 10_000_000, maxMemoryBytes: 64 * 1024 * 1024 }
       expect(failure('[1..100000].{ "a": [1..1000] }', {}, bounds)).toMatchObject({ code: 'memory' })
