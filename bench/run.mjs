@@ -67,6 +67,13 @@ const scenarios = [
   { name: 'payload 100 KB', body: sizedBody(100 * 1024), bytes: true },
   { name: 'payload 1 MB', body: sizedBody(1024 * 1024), bytes: true },
 ].filter((s) => values.only === undefined || s.name.includes(values.only))
+/**
+ * step-runner again at LOG_LEVEL=warn (no line per request), on the scenarios
+ * where the log line is a visible share of the work: the difference to the
+ * row above it is what the line costs.
+ */
+const WITHOUT_LOG = 'step-runner, LOG_LEVEL=warn'
+const WITHOUT_LOG_SCENARIOS = ['static step', 'transform step']
 /** The engine's own measurements (bench/engine.mjs): always, unless --only names something else. */
 const measureEngine = values.only === undefined || values.only === 'engine'
 
@@ -190,25 +197,29 @@ async function main() {
   }
   const upstream = await start('upstream', process.execPath, [join(BENCH, 'upstream.mjs')], {}, 1)
   const common = { SIGNATURE_KEY: KEY, UPSTREAM_URL: upstream.url, BODY_LIMIT }
+  const production = {
+    ...common,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    STEPS_FILE: join(BENCH, 'steps.yaml'),
+    LOG_LEVEL: 'info',
+    // Measure the server, not its overload guard.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    MAX_EVENT_LOOP_UTILIZATION: '0',
+  }
   const servers = [
-    await start('step-runner', process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(ROOT, 'dist/main.js')], {
-      ...common,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      STEPS_FILE: join(BENCH, 'steps.yaml'),
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-      // Measure the server, not its overload guard.
-      MAX_EVENT_LOOP_DELAY_MS: '0',
-      MAX_EVENT_LOOP_UTILIZATION: '0',
-    }, 0),
+    await start('step-runner', process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(ROOT, 'dist/main.js')], production, 0),
     await start('ceiling', process.execPath, [join(BENCH, 'ceiling.mjs')], common, 0),
     await start('seed', process.execPath, [join(BENCH, 'seed.mjs')], common, 0),
+    // What the per-request log line costs, in every run: the same server without it.
+    Object.assign(await start(WITHOUT_LOG, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, LOG_LEVEL: 'warn' }, 0), { only: WITHOUT_LOG_SCENARIOS }),
   ]
-  for (const scenario of scenarios) for (const server of servers) await check(server.url, scenario)
+  const serves = (server, scenario) => server.only === undefined || server.only.includes(scenario.name)
+  for (const scenario of scenarios) for (const server of servers) if (serves(server, scenario)) await check(server.url, scenario)
 
   const runs = [] // { scenario, server, round, rps, p50, p99, errors }
   const plan = scenarios.flatMap((scenario) => [
-    ...servers.map((server) => ({ scenario, server })),
+    ...servers.filter((server) => serves(server, scenario)).map((server) => ({ scenario, server })),
     ...(scenario.direct ? [{ scenario: { ...scenario, directUrl: `${upstream.url}/items/item-1` }, server: { name: 'direct call', url: upstream.url } }] : []),
   ])
   process.stderr.write(`${plan.length} runs x ${rounds} rounds x ${duration} s, ${connections} connections, ${canPin ? 'servers on CPU 0, load on CPU 1' : 'not pinned (needs 2 CPUs and taskset)'}\n`)
@@ -226,7 +237,7 @@ async function main() {
   if (refusals.length > 0) {
     process.stderr.write(`unsigned 1 MB bodies: ${refusals.length} shapes x ${servers.length} servers, ${quick ? 10 : 40} requests each\n`)
     for (const shape of refusals) {
-      for (const server of servers) {
+      for (const server of servers.filter((server) => server.only === undefined)) {
         const r = await refusalCost(server, shape, quick ? 10 : 40)
         refused.push({ shape: shape.name, reformatted: shape.reformatted === true, server: server.name, ...r })
         process.stderr.write(`unsigned ${shape.name} / ${server.name}: ${r.ms.toFixed(1)} ms of CPU each, answers ${JSON.stringify(r.statuses)}\n`)
@@ -304,8 +315,18 @@ function report(runs, refused, engine) {
     const ceiling = of('ceiling')
     const seed = of('seed')
     const direct = of('direct call')
-    summary[scenario.name] = { 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), vs_ceiling: sr.rps / ceiling.rps, vs_seed: sr.rps / seed.rps }
-    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}) })) {
+    const withoutLog = of(WITHOUT_LOG)
+    summary[scenario.name] = {
+      'step-runner': sr,
+      ceiling,
+      seed,
+      ...(direct ? { 'direct call': direct } : {}),
+      ...(withoutLog ? { [WITHOUT_LOG]: withoutLog, without_log_vs_ceiling: withoutLog.rps / ceiling.rps } : {}),
+      vs_ceiling: sr.rps / ceiling.rps,
+      vs_seed: sr.rps / seed.rps,
+    }
+    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG
+    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}) })) {
       rows.push([
         name === 'step-runner' ? scenario.name : '',
         name,
@@ -313,8 +334,8 @@ function report(runs, refused, engine) {
         scenario.bytes ? r.mbps.toFixed(1) : '',
         r.p50.toFixed(2),
         r.p99.toFixed(2),
-        name === 'step-runner' ? (sr.rps / ceiling.rps).toFixed(2) : '',
-        name === 'step-runner' ? (sr.rps / seed.rps).toFixed(2) : '',
+        compared(name) ? (r.rps / ceiling.rps).toFixed(2) : '',
+        compared(name) ? (r.rps / seed.rps).toFixed(2) : '',
         r.errors ? String(r.errors) : '',
       ])
     }
