@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/server/metrics.js'
-import { createRedactor } from '../../src/server/redact.js'
+import { createRedactor, hasHexRun } from '../../src/server/redact.js'
 import { ENVIRONMENT, readSettings } from '../../src/server/settings.js'
 import { ROOT } from '../helpers/server.js'
 
@@ -26,6 +27,28 @@ describe('createRedactor', () => {
     const hex = 'ab'.repeat(32)
     const line = JSON.stringify({ a: hex, b: hex.toUpperCase(), c: `sig=${hex}f;x`, d: `${hex}0`, short: hex.slice(1), request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc' })
     expect(JSON.parse(redactor.apply(line))).toEqual({ a: '[REDACTED]', b: '[REDACTED]', c: 'sig=[REDACTED];x', d: '[REDACTED]', short: hex.slice(1), request_id: 'mqr_4b81ae2d5613446e9e21d76ba2ce26fc' })
+  })
+
+  it('finds a run of 64 hex characters exactly where a regular expression does, looking at one character in 64', () => {
+    const hexRun = /[0-9a-fA-F]{64}/
+    // Lines of hex runs of every length around 64, at every offset, among other characters.
+    const piece = fc.oneof(
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: 0, maxLength: 130 }),
+      fc.string({ unit: fc.constantFrom(...'gxyz_-"{}:, \u0010\u0019G/'), minLength: 1, maxLength: 5 }),
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const line = pieces.join('')
+        expect(hasHexRun(line), line).toBe(hexRun.test(line))
+      }),
+      { numRuns: 3000, seed: 11 },
+    )
+    for (const n of [62, 63, 64, 65, 127, 128]) {
+      for (let at = 0; at < 70; at++) {
+        const line = 'x'.repeat(at) + 'a'.repeat(n) + 'y'
+        expect(hasHexRun(line), `${n} at ${at}`).toBe(n >= 64)
+      }
+    }
   })
 
   it('replaces a secret made of digits inside strings only, so the line stays JSON', () => {
