@@ -151,6 +151,8 @@ export function compileUnary(node: Node): Ev | undefined {
           if (items[i]!.isArray) result.push(value)
           else result = append.call(focus, result, value) as Sequence
         }
+        // jsonata checks no limit here: `[$list, $list, ...]` would build past max_items.
+        ;(env.base as unknown as { built(value: unknown): unknown }).built(result)
         if (consarray) Object.defineProperty(result, 'cons', { enumerable: false, configurable: false, value: true })
         return result
       }

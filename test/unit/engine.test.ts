@@ -121,6 +121,9 @@ describe('the expression engine', () => {
       expect(failure('$reverse($split($, ""))', 'x'.repeat(2000))).toMatchObject({ code: 'items', message: 'a list of more than 1000 items (limits.max_items)' })
       expect(failure('$append([1..600], [1..600])')).toMatchObject({ code: 'items' })
       expect(failure('$count([1..900].($ * 2))')).toEqual({ result: 900 })
+      // An array constructor builds a new list too, though jsonata checks no limit there.
+      expect(failure('[$, $, $]', Array.from({ length: 600 }, (_, i) => i))).toMatchObject({ code: 'items', message: 'a list of 1800 items, more than 1000 (limits.max_items)' })
+      expect(failure('$count([$, $])', Array.from({ length: 400 }, (_, i) => i))).toEqual({ result: 800 })
     })
 
     it('string_length: checked before $pad, $join and & build their string', () => {
