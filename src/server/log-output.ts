@@ -33,8 +33,6 @@ export interface LogOutputOptions {
   readonly onDrop: () => void
   /** The buffer has been written out after `dropped` lines were dropped: time to say so. */
   readonly onCaughtUp: (dropped: number) => void
-  /** Where to write; stdout by default (tests pass another descriptor). */
-  readonly fd?: number
 }
 
 /** A write of at least this much: about ten request lines. */
@@ -44,7 +42,7 @@ const FLUSH_EVERY_MS = 100
 
 export function createLogOutput(options: LogOutputOptions): LogOutput {
   const stream = pino.destination({
-    dest: options.fd ?? 1,
+    dest: 1,
     sync: false,
     minLength: MIN_BATCH_BYTES,
     maxLength: options.bufferBytes,
@@ -70,14 +68,20 @@ export function createLogOutput(options: LogOutputOptions): LogOutput {
         // calls back on the next 'drain' (after an fsync, whose error on a pipe
         // or terminal means nothing here). No write is then under way, so
         // flushSync writes the rest, less than MIN_BATCH_BYTES, behind it in order.
-        stream.flush(() => {
+        const writeRest = () => {
           try {
             stream.flushSync()
           } catch {
             // stdout is closed: there is nowhere left to write to.
           }
           resolve()
-        })
+        }
+        try {
+          stream.flush(writeRest)
+        } catch {
+          // Destroyed (stdout closed): nothing waits that could be written.
+          resolve()
+        }
       }),
   }
 }

@@ -42,38 +42,9 @@ describe('logs are written asynchronously, through a bounded buffer', () => {
   })
 
   it('when stdout is not read, drops lines past LOG_BUFFER_BYTES, counts them, says so once it is read again, and answers every request meanwhile', async () => {
-    const port = await freePort()
-    const child = spawn(process.execPath, [MAIN], {
-      cwd: tempDir('step-runner-logs-'),
-      env: {
-        PATH: process.env['PATH'],
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        STEPS_FILE: join(ROOT, 'steps.yaml'),
-        SIGNATURE_KEY: TEST_KEY,
-        LOG_LEVEL: 'info',
-        LOG_BUFFER_BYTES: String(64 * 1024),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    // A log shipper that stopped reading: nothing reads the server's stdout
-    // until the test says so, and its pipe fills up.
-    child.stdout.pause()
+    const { child, server, exited } = await serverWithStdoutUnread()
     let stdout = ''
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
-    const server = { url: `http://127.0.0.1:${port}` }
     try {
-      for (;;) {
-        try {
-          if ((await fetch(`${server.url}/healthz`)).ok) break
-        } catch {
-          // not up yet
-        }
-        if (child.exitCode !== null) throw new Error(`server exited: ${stderr}`)
-        await new Promise((r) => setTimeout(r, 20))
-      }
       // Lines of about 2 KB (a caller-chosen request id): 1,500 of them are far
       // more than the pipe and the 64 KiB buffer hold.
       const total = 1500
@@ -105,4 +76,56 @@ describe('logs are written asynchronously, through a bounded buffer', () => {
       if (child.exitCode === null) child.kill('SIGKILL')
     }
   })
+
+  it('when whatever read stdout goes away (EPIPE), goes on answering and stops cleanly', async () => {
+    const { child, server, exited } = await serverWithStdoutUnread()
+    try {
+      child.stdout.destroy()
+      const statuses = await flood(server, 200, 10, (i) => `mqr_epipe_${i}`)
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  })
 })
+
+/**
+ * The server with a stdout that nothing reads until the test says so (a log
+ * shipper that stopped reading: the pipe fills up), and a 64 KiB log buffer.
+ */
+async function serverWithStdoutUnread() {
+  const port = await freePort()
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: tempDir('step-runner-logs-'),
+    env: {
+      PATH: process.env['PATH'],
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      STEPS_FILE: join(ROOT, 'steps.yaml'),
+      SIGNATURE_KEY: TEST_KEY,
+      LOG_LEVEL: 'info',
+      LOG_BUFFER_BYTES: String(64 * 1024),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout.pause()
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const server = { url: `http://127.0.0.1:${port}` }
+  for (;;) {
+    try {
+      if ((await fetch(`${server.url}/healthz`)).ok) break
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null) {
+      child.kill('SIGKILL')
+      throw new Error(`server exited: ${stderr}`)
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return { child, server, exited }
+}
