@@ -90,4 +90,37 @@ describe('the engine against jsonata-js', () => {
     expect(results).toBeGreaterThan(150)
     expect(errors).toBeGreaterThan(10)
   })
+
+  it('counts and cuts strings as jsonata-js does: $length, $substring and $pad over surrogate pairs, lone surrogates and every kind of index', async () => {
+    // Characters that make the difference: a pair (one code point, two units), lone halves, and plain ones.
+    // Half without surrogates (the engine's native path), half with (jsonata's).
+    const text = fc.oneof(
+      fc.string({ unit: fc.constantFrom('a', 'b', 'é', ' '), maxLength: 12 }),
+      fc.string({ unit: fc.constantFrom('a', 'b', '😀', '\uD83D', '\uDE00', 'é', ' '), maxLength: 12 }),
+    )
+    const index = fc.oneof(fc.integer({ min: -15, max: 15 }), fc.constantFrom(0.5, -0.5, 2.7, -2.7, 1e9, -1e9))
+    const call = fc.oneof(
+      text.map((t) => ({ source: '$length($t)', t })),
+      fc.tuple(text, index).map(([t, a]) => ({ source: `$substring($t, ${a})`, t })),
+      fc.tuple(text, index, index).map(([t, a, b]) => ({ source: `$substring($t, ${a}, ${b})`, t })),
+      fc.tuple(text, fc.integer({ min: -20, max: 20 }), fc.constantFrom('', '-', 'ab', '😀', 'x😀')).map(([t, w, c]) => ({ source: `$pad($t, ${w}, ${JSON.stringify(c)})`, t })),
+      fc.tuple(text, fc.constantFrom(3.7, -3.7, 0)).map(([t, w]) => ({ source: `$pad($t, ${w})`, t })),
+    )
+    // The edges, every time: a start just past the front, negative lengths, a lone half at a cut.
+    for (const [source, t] of [
+      ['$substring($t, -4, 2)', 'abc'], ['$substring($t, -3, 1)', 'abc'], ['$substring($t, -5)', 'abc'], ['$substring($t, 1, -1)', 'abc'],
+      ['$substring($t, 1, 2)', 'a😀b'], ['$substring($t, -2)', '\uD83Da\uDE00'], ['$length($t)', '😀\uD83D'], ['$pad($t, -6, "x😀")', 'ab'],
+    ]) {
+      const reference = await outcome(() => jsonata(source!).evaluate({}, { t }))
+      expect(await outcome(async () => compile(source!).evaluate({}, { t })), `${source} with $t = ${JSON.stringify(t)}`).toEqual(reference)
+    }
+    await fc.assert(
+      fc.asyncProperty(call, async ({ source, t }) => {
+        const reference = await outcome(() => jsonata(source).evaluate({}, { t }))
+        const engine = await outcome(async () => compile(source).evaluate({}, { t }))
+        expect(engine, `${source} with $t = ${JSON.stringify(t)}`).toEqual(reference)
+      }),
+      { seed: 20261129, numRuns: 3000 },
+    )
+  })
 })
