@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { readHookBody } from '../core/hook.js'
+import { BIG_BODY_CHARS, inTurn } from './body-turns.js'
 import { clientError, printable } from './request-encoding.js'
 
 /**
@@ -21,7 +22,16 @@ export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number): vo
       }
     }
     if (body === '') return done(badBody('request body is empty; expected a JSON object with "payload" and "signature"'), undefined)
-    const read = readHookBody(body as string, maxJsonDepth)
+    const text = body as string
+    if (text.length > BIG_BODY_CHARS) {
+      // fastify takes the promise's value as the body (and its rejection as the error).
+      return inTurn(() => {
+        const read = readHookBody(text, maxJsonDepth)
+        if (!read.ok) throw badBody(read.error)
+        return read.body
+      })
+    }
+    const read = readHookBody(text, maxJsonDepth)
     if (read.ok) done(null, read.body)
     else done(badBody(read.error), undefined)
   })

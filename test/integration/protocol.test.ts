@@ -29,6 +29,18 @@ describe('POST /hook on the real server', () => {
       expect(answer).toMatchObject({ status: 200, body: { exit_code: 'success', data: { email: 'a@b.c', amount: 5, flow: 'test_flow' } } })
     })
 
+    it('answers big bodies sent together, each its own answer, and a big malformed one its 400 (big bodies are read in turns)', async () => {
+      // Past 64 KiB a body waits for its turn (src/server/body-turns.ts): every one is still answered, and right.
+      const big = (i: number) => signedBody(payloadFor('with_data', { data: { amount: i, padding: 'x'.repeat(100_000) }, deps: { fetch_user: { data: { email: `u${i}@b.c` }, exit_code: 'success' } } }))
+      const broken = `{"payload": {"context": {"step_name": "plain"}, "data": "${'y'.repeat(100_000)}"}, "signature": oops}`
+      const unsigned = JSON.stringify({ payload: payloadFor('plain', { data: 'z'.repeat(100_000) }), signature: 'a'.repeat(64) })
+      const answers = await Promise.all([...Array.from({ length: 8 }, (_, i) => post(server, big(i))), post(server, broken), post(server, unsigned), callStep(server, 'plain')])
+      for (let i = 0; i < 8; i++) expect(answers[i]).toMatchObject({ status: 200, body: { exit_code: 'success', data: { email: `u${i}@b.c`, amount: i } } })
+      expect(answers[8]).toMatchObject({ status: 400, body: { error: "request body is not valid JSON: unexpected 'o' at line 1, column 100075" } })
+      expect(answers[9]).toMatchObject({ status: 400, body: { error: 'Invalid input request, please verify the signature' } })
+      expect(answers[10]).toMatchObject({ status: 200, body: { exit_code: 'success' } })
+    })
+
     it('fails a step with input_invalid and ajv errors, still as 200', async () => {
       const answer = await callStep(server, 'checked', { data: { amount: 0 } })
       expect(answer.status).toBe(200)
