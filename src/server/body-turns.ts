@@ -4,12 +4,15 @@
  * signature, the parse of the payload and the start of the step. Bodies that
  * arrive together would be read back to back, and a small request arriving
  * meanwhile would wait for all of them (ten 600 KB bodies: 150 ms). So a body
- * past BIG_BODY_CHARS is read in an event-loop turn of its own, one at a
- * time, in the order they arrived, and the requests that arrive meanwhile
- * are served between two of them. Small bodies, nearly all, are read at once
- * as before.
+ * past BIG_BODY_CHARS waits for a turn of the event loop given to big
+ * bodies: each turn reads them in the order they arrived until TURN_MS have
+ * passed, and the requests that arrived meanwhile are served before the next
+ * turn. A small request then waits for at most TURN_MS and one body. Small
+ * bodies, nearly all, are read at once as before.
  */
 export const BIG_BODY_CHARS = 64 * 1024
+/** How long one turn may go on reading big bodies: several of 100 KB, one of a megabyte. */
+export const TURN_MS = 5
 
 const waiting: (() => void)[] = []
 let scheduled = false
@@ -31,10 +34,12 @@ export function inTurn<T>(read: () => T): Promise<T> {
   })
 }
 
-// One body per turn: an immediate queued while the check phase runs waits
-// for the next turn, after the poll phase has taken in other requests.
+// An immediate queued while the check phase runs waits for the next turn,
+// after the poll phase has taken in other requests.
 function next(): void {
-  waiting.shift()!()
+  const start = performance.now()
+  do waiting.shift()!()
+  while (waiting.length > 0 && performance.now() - start < TURN_MS)
   if (waiting.length > 0) setImmediate(next)
   else scheduled = false
 }
