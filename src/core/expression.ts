@@ -1,4 +1,4 @@
-import { compile, LIMIT_CODES, type EngineLimits, type Expression as EngineExpression, type JsonPaths, type JsonText } from '../engine/index.js'
+import { compile, LIMIT_CODES, type EngineLimits, type Expression as EngineExpression } from '../engine/index.js'
 import type { Payload } from './protocol.js'
 
 /** A compiled expression of a steps file, and where it is written there (`file:line:col`). */
@@ -20,23 +20,7 @@ export const DEFAULT_EXPRESSION_LIMITS: EngineLimits = {
  * bound. The one place that says what a step expression sees.
  */
 export function evaluateOverPayload(expression: Expression, payload: Payload): Promise<unknown> {
-  return expression.evaluateIsolated(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context }, payloadTexts.get(payload))
-}
-
-/** Where evaluateOverPayload's input and bindings are in a payload's text. */
-const PAYLOAD_PATHS: JsonPaths = { input: ['context', 'dependencies_context'], inputDefault: {}, bindings: { data: ['data'], context: ['context'] } }
-
-/**
- * The text of big payloads, as they were parsed from it (and never changed
- * since): an evaluation that moves to a thread sends the text rather than
- * the parsed values (see JsonText). Small payloads copy as fast as they
- * parse, and are not kept.
- */
-const payloadTexts = new WeakMap<object, JsonText>()
-export const PAYLOAD_TEXT_FROM_CHARS = 16 * 1024
-
-export function rememberPayloadText(payload: object, text: string): void {
-  if (text.length >= PAYLOAD_TEXT_FROM_CHARS) payloadTexts.set(payload, { text, paths: PAYLOAD_PATHS })
+  return expression.evaluateIsolated(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
 }
 
 /** The part of a JSONata error that is safe and useful to show a user. */

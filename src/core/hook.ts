@@ -1,7 +1,6 @@
 import { finishAnswer } from './answer.js'
 import { canonicalJsonBytes } from './canonical-json.js'
 import { RequestError, SIGNATURE_ERROR } from './errors.js'
-import { rememberPayloadText } from './expression.js'
 import type { StepRuntime } from './http-step.js'
 import { scanJson, type JsonKind, type Span } from './json-scan.js'
 import { isPlainObject, type Payload, type StepResult } from './protocol.js'
@@ -89,7 +88,6 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
   if (keyIndex < 0 && !body.asStringified) keyIndex = verify(canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw)), signature)
   if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
   const payload = JSON.parse(raw) as Record<string, unknown>
-  rememberPayloadText(payload, raw)
 
   const context = payload['context']
   if (!isPlainObject(context)) return reject(400, 'malformed', RequestError.contextNotObject)

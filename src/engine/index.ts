@@ -61,53 +61,9 @@ export interface Expression {
    * needs longer, on an evaluation thread (see pool.ts) so that it holds up
    * no other request. What the server calls.
    */
-  evaluateIsolated(input: unknown, bindings?: Readonly<Record<string, unknown>>, from?: JsonText): Promise<unknown>
+  evaluateIsolated(input: unknown, bindings?: Readonly<Record<string, unknown>>): Promise<unknown>
   /** JSONata's parse tree. */
   ast(): unknown
-}
-
-/**
- * Where an evaluation's input and bindings are in a JSON text (a path of keys
- * each): fixed for a caller, so made once.
- */
-export interface JsonPaths {
-  readonly input: readonly string[]
-  /** The input where its path leads nowhere, or to null. */
-  readonly inputDefault: unknown
-  readonly bindings: Readonly<Record<string, readonly string[]>>
-}
-
-/**
- * The JSON text that an evaluation's input and bindings were parsed from:
- * what an evaluation thread is sent instead of the values, when there is one.
- * A string crosses to a thread as one copy; the values would be serialized
- * item by item on the main thread (5 ms for 20,000 objects), and parsed again
- * there anyway. The values must be exactly what parsing the text gives.
- */
-export interface JsonText {
-  readonly text: string
-  readonly paths: JsonPaths
-}
-
-/** What a thread is sent: the text and the paths. */
-export interface JsonSource extends JsonPaths {
-  readonly text: string
-}
-
-/** The input and bindings a JsonSource describes, read from its text (on an evaluation thread). */
-export function readJsonSource(json: JsonSource): { input: unknown; bindings: Record<string, unknown> } {
-  const root = JSON.parse(json.text) as unknown
-  const at = (path: readonly string[]): unknown => {
-    let value = root
-    for (const key of path) {
-      if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined
-      value = (value as Record<string, unknown>)[key]
-    }
-    return value
-  }
-  const bindings: Record<string, unknown> = {}
-  for (const [name, path] of Object.entries(json.bindings)) bindings[name] = at(path)
-  return { input: at(json.input) ?? json.inputDefault, bindings }
 }
 
 /** When an evaluation runs: its clock ($now), its deadline, when it gives way to a thread. */
@@ -196,7 +152,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
         throw asLimitError(err, limits) ?? (internals.populateMessage(err), err)
       }
     },
-    async evaluateIsolated(input, bindings, from) {
+    async evaluateIsolated(input, bindings) {
       const requested = Date.now()
       const deadline = limits.timeoutMs > 0 ? requested + limits.timeoutMs : undefined
       // An expression that needed a thread a moment ago goes straight to one:
@@ -210,8 +166,7 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
           offloadedAt = Date.now()
         }
       }
-      const values = from === undefined ? { input, bindings } : { json: { ...from.paths, text: from.text } }
-      const outcome = await evaluatorPool().run({ source, limits, ...values, timestamp: requested, deadline: deadline ?? requested + 3_600_000 })
+      const outcome = await evaluatorPool().run({ source, limits, input, bindings, timestamp: requested, deadline: deadline ?? requested + 3_600_000 })
       if (outcome.ok) return outcome.value
       if ('notData' in outcome) return new NotData(outcome.notData)
       throw outcome.error

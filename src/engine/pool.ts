@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { limitError } from './frame.js'
-import type { EngineLimits, JsonSource } from './index.js'
+import type { EngineLimits } from './index.js'
 
 /**
  * Threads that finish the evaluations the main thread gave up on.
@@ -19,10 +19,8 @@ import type { EngineLimits, JsonSource } from './index.js'
 export interface Job {
   readonly source: string
   readonly limits: EngineLimits
-  /** The input and bindings, or where to read them from JSON text (`json`), which crosses to a thread far cheaper. */
-  readonly input?: unknown
-  readonly bindings?: Readonly<Record<string, unknown>> | undefined
-  readonly json?: JsonSource
+  readonly input: unknown
+  readonly bindings: Readonly<Record<string, unknown>> | undefined
   /** The evaluation's clock ($now, $millis), in ms. */
   readonly timestamp: number
   /** When the evaluation must have ended, in ms since the epoch: waiting for a thread counts. */

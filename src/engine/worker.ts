@@ -6,7 +6,7 @@
  */
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
-import { compile, readJsonSource, type Expression } from './index.js'
+import { compile, type Expression } from './index.js'
 import { EVALUATION_HEAP_BYTES, type Job } from './pool.js'
 import { jsonProblem } from './values.js'
 
@@ -33,8 +33,7 @@ parentPort!.on('message', (job: Job & { id: number }) => {
     compiled.set(key, expression)
   }
   try {
-    const { input, bindings } = job.json === undefined ? { input: job.input, bindings: job.bindings } : readJsonSource(job.json)
-    const value = expression.evaluate(input, bindings, { timestamp: job.timestamp, deadline: job.deadline })
+    const value = expression.evaluate(job.input, job.bindings, { timestamp: job.timestamp, deadline: job.deadline })
     const problem = jsonProblem(value, Infinity)
     // Data, but not always clonable as it is: a sequence carries its own push.
     // It crosses as the JSON it is answered as.

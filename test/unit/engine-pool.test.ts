@@ -19,16 +19,6 @@ describe('the evaluation threads', () => {
     expect(await pool.run(job('a.($ * 2)'))).toEqual({ ok: true, value: [2, 4, 6] })
   })
 
-  it('reads the input and bindings from JSON text when it is sent that, at the paths it is given', async () => {
-    const json = (text: string) => ({ text, input: ['in'], inputDefault: { a: [100] }, bindings: { x: ['vars', 'x'], y: ['vars', 'y'] } })
-    const fromText = (source: string, text: string) => pool.run({ source, limits: LIMITS, json: json(text), timestamp: Date.now(), deadline: Date.now() + LIMITS.timeoutMs })
-    expect(await fromText('$sum(a) + $x', '{"in": {"a": [1, 2, 3]}, "vars": {"x": 10}}')).toEqual({ ok: true, value: 16 })
-    // Missing or null: the default input; a missing binding is unbound.
-    expect(await fromText('$sum(a) + $x', '{"vars": {"x": 1}}')).toEqual({ ok: true, value: 101 })
-    expect(await fromText('$sum(a) + $x', '{"in": null, "vars": {"x": 1}}')).toEqual({ ok: true, value: 101 })
-    expect(await fromText('$exists($y)', '{"in": {}, "vars": {"x": 1}}')).toEqual({ ok: true, value: false })
-  })
-
   it('gives a JSONata error back as the main thread would raise it: code, position, token, message', async () => {
     let inline: { code: string; position: number; token: string; message: string } | undefined
     try {
@@ -73,16 +63,6 @@ describe('evaluateIsolated', () => {
     const long = compile('$count($filter([1..20000], function($v) { $string($v) & "x" != "y" }))', LIMITS)
     expect(await long.evaluateIsolated({})).toBe(20_000)
     expect(await compile('$sort($)', LIMITS).evaluateIsolated(Array.from({ length: 40_000 }, (_, i) => 40_000 - i))).toHaveLength(40_000)
-  })
-
-  it('sends a thread the JSON text the input was parsed from, when it has one, rather than the values', async () => {
-    // White-box: values and text differ here (they never do in the server) to show which the thread read.
-    const values = { a: Array.from({ length: 5_000 }, (_, i) => i) }
-    const from = { text: '{"deps": {"a": [3, 1, 2]}, "data": 7}', paths: { input: ['deps'], inputDefault: {}, bindings: { data: ['data'] } } }
-    // $sort of 5,000 items moves to a thread before it starts; there it sorts the text's list.
-    expect(await compile('{ "sorted": $sort(a), "data": $data }', LIMITS).evaluateIsolated(values, { data: 1 }, from)).toEqual({ sorted: [1, 2, 3], data: 7 })
-    // What finishes here reads the values.
-    expect(await compile('{ "count": $count(a), "data": $data }', LIMITS).evaluateIsolated(values, { data: 1 }, from)).toEqual({ count: 5_000, data: 1 })
   })
 
   it('moves a built-in call over a big list or string to a thread before it starts, unless the function is cheap at any size', () => {
