@@ -211,8 +211,7 @@ function distinct(this: Focus & { createSequence(): unknown[] }, arr: unknown): 
 function equalityKey(value: unknown, index: number): string | undefined {
   switch (typeof value) {
     case 'string':
-      // Length-prefixed: as unambiguous as quoting, without escaping.
-      return `s${value.length}:${value}`
+      return `s${JSON.stringify(value)}`
     case 'number':
       return Number.isNaN(value) ? `nan${index}` : `n${value === 0 ? 0 : value}`
     case 'boolean':
@@ -232,14 +231,13 @@ function equalityKey(value: unknown, index: number): string | undefined {
       }
       const proto = Object.getPrototypeOf(value) as unknown
       if (proto !== Object.prototype && proto !== null) return undefined
-      const names = Object.getOwnPropertyNames(value)
-      if (names.length > 1) names.sort()
+      const names = Object.getOwnPropertyNames(value).sort()
       if (names.includes('length') || names.includes('_jsonata_lambda') || names.includes('_jsonata_function')) return undefined
       let key = '{'
       for (const name of names) {
         const k = equalityKey((value as Record<string, unknown>)[name], index)
         if (k === undefined) return undefined
-        key += `${name.length}:${name}=${k},`
+        key += `${JSON.stringify(name)}:${k},`
       }
       return `${key}}`
     }
