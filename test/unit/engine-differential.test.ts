@@ -123,4 +123,20 @@ describe('the engine against jsonata-js', () => {
       { seed: 20261129, numRuns: 3000 },
     )
   })
+
+  it('keeps what $distinct keeps in jsonata-js, for values whose text could run together', async () => {
+    const inputs: unknown[] = [
+      ['a,', 'a', 'a,', '', '', 's1:a', 'a'],
+      [{ 'a,b': 1 }, { a: 1, b: 1 }, { 'a,b': 1 }, { a: 1, b: 1 }],
+      [{ 'a=1': 2 }, { a: '1=2' }, { a: 1 }, { 'a=1': 2 }, { a: '1=2' }],
+      [['a', 'b'], ['a,b'], ['a', 'b'], ['a,b'], [['a'], 'b'], [['a'], 'b']],
+      [{ a: { b: 'c' } }, { a: 'b:c' }, { 'a.b': 'c' }, { a: { b: 'c' } }],
+      ['1', 1, true, 'true', null, 'null', 1, '1'],
+      [{}, [], {}, [], '', 0, -0],
+    ]
+    for (const input of inputs) {
+      const reference = await outcome(() => jsonata('$distinct($)').evaluate(input))
+      expect(await outcome(async () => compile('$distinct($)').evaluate(input)), JSON.stringify(input)).toEqual(reference)
+    }
+  })
 })
