@@ -117,7 +117,8 @@ function compileCore(node: Node): Ev | undefined {
       return compileVariable(node)
     case 'name': {
       const key = node.value as string
-      return (input, env) => lookupField.call({ createSequence: env.base.createSequence }, input, key)
+      // jsonata's lookup reads only `this.createSequence`, which the evaluation's frame has.
+      return (input, env) => lookupField.call(env.base, input, key)
     }
     case 'path':
       return compilePath(node)

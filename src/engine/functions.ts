@@ -86,18 +86,15 @@ const jsonataPad = internals.fn['pad'] as unknown as (this: Focus, str: unknown,
 const jsonataJoin = internals.fn['join'] as unknown as (this: Focus, strs: unknown, separator: unknown) => unknown
 
 function pad(this: Focus, str: unknown, width: unknown, char: unknown): unknown {
-  const max = this.options?.maxStringLength
-  if (max !== undefined && typeof str === 'string' && typeof width === 'number') {
-    const target = Math.abs(Math.trunc(width))
-    const unit = typeof char === 'string' && char.length > 0 ? char.length : 1
-    // jsonata builds the padding whole before it cuts it to length.
-    if (target > max || (target - str.length) * unit > max) throw stringTooLong(Math.max(target, (target - str.length) * unit), max)
-  }
   if (typeof str !== 'string' || typeof width !== 'number') return jsonataPad.call(this, str, width, char)
-  // jsonata's steps, with its own length and substring made fast (see above).
-  const unit = typeof char === 'undefined' || (char as string).length === 0 ? ' ' : (char as string)
+  const unit = typeof char === 'string' && char.length > 0 ? char : ' '
   const trunc = Math.trunc(width)
-  const padLength = Math.abs(trunc) - codePoints(str)
+  const target = Math.abs(trunc)
+  const max = this.options?.maxStringLength
+  // jsonata builds the padding whole before it cuts it to length.
+  if (max !== undefined && (target > max || (target - str.length) * unit.length > max)) throw stringTooLong(Math.max(target, (target - str.length) * unit.length), max)
+  // jsonata's steps, with its own length and substring made fast (see above).
+  const padLength = target - codePoints(str)
   if (!(padLength > 0)) return str
   // Past this, jsonata's own code fails as jsonata fails (an array too long).
   if (padLength > MAX_NATIVE_PAD) return jsonataPad.call(this, str, width, char)

@@ -135,7 +135,7 @@ function mapNames(list: unknown[], names: readonly string[], from: number, env: 
       const item = items[i]
       if (item === null || typeof item !== 'object') continue
       let res: unknown
-      if (Array.isArray(item)) res = normalize(lookupField.call({ createSequence: base.createSequence }, item, key))
+      if (Array.isArray(item)) res = normalize(lookupField.call(base, item, key))
       else if (!checked || (Object.prototype.hasOwnProperty.call(item, key) && !isFunctionObject(item))) res = normalize((item as Record<string, unknown>)[key])
       if (res === undefined) continue
       if (found++ === 0) first = res
