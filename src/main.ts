@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
-import { Agent } from 'undici'
 import { checkSteps } from './config/check.js'
 import { formatDiagnostic } from './config/diagnostics.js'
 import { createVerifier } from './core/signature.js'
@@ -20,6 +19,8 @@ import { readSettings } from './server/settings.js'
 import { stopServing } from './server/shutdown.js'
 import { watchFiles, type FileWatch } from './server/watch-files.js'
 import { runStepTestsOf } from './step-tests/run-file.js'
+import { packageVersion } from './package-files.js'
+import { createDefaultDispatcher, createPools } from './upstream/pools.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 
 const read = (path: string) => readFile(path, 'utf8')
@@ -70,8 +71,17 @@ async function main(): Promise<number> {
       })
 
   // One dispatcher for the life of the process, across reloads: keep-alive
-  // connections are shared by every step. It follows no redirects.
-  const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connect: { timeout: 10_000 } })
+  // connections are shared by every step without a named upstream. It
+  // follows no redirects, and honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+  const dispatcher = createDefaultDispatcher()
+  // Each named upstream has a pool of its own (TLS, proxy, max_concurrency)
+  // and, with OAuth2, a token shared by every call; both outlive reloads that
+  // leave them unchanged.
+  const pools = createPools({
+    userAgent: `step-runner/${packageVersion}`,
+    onTokenRequest: (upstream, ok) => metrics.tokenRequest(upstream, ok),
+    onQueue: (upstream, waiting) => metrics.upstreamQueue(upstream, waiting),
+  })
   const shutdown = new AbortController()
   // The app reads the config through the reloader, and the reloader logs
   // through the app: the app is built first and looks the reloader up late.
@@ -81,7 +91,7 @@ async function main(): Promise<number> {
     inFlight,
     config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() },
     verify: createVerifier(keys),
-    upstream: createUpstream({ dispatcher, onAttempt: (step, { outcome, seconds }) => metrics.upstreamAttempt(step, outcome, seconds) }),
+    upstream: createUpstream({ dispatcher, runtimeFor: pools.runtimeFor, onAttempt: (step, { outcome, seconds, upstream }) => metrics.upstreamAttempt(step, upstream, outcome, seconds) }),
     shutdownSignal: shutdown.signal,
     metrics,
     overload: settings.overload,
@@ -106,6 +116,7 @@ async function main(): Promise<number> {
   reloader = createReloader(initial, check, app.log, (ok) => {
     metrics.reloaded(ok)
     redactor.setConfigSecrets(reloader!.current().secretValues)
+    pools.retain(reloader!.current().connections)
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
@@ -138,7 +149,7 @@ async function main(): Promise<number> {
         })
       }
       await admin?.close()
-      await dispatcher.close()
+      await Promise.all([dispatcher.close(), pools.close()])
       await closeEvaluatorPool()
       app.log.info('stopped')
       // Every line is out before close-with-grace exits.

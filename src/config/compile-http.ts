@@ -1,9 +1,10 @@
 import type { Expression } from '../core/expression.js'
-import { METHODS_WITHOUT_BODY } from '../core/http-step.js'
-import type { HttpAction, HttpMethod, UrlTemplate } from '../core/registry.js'
+import { DEFAULT_RETRY_STATUSES, METHODS_WITHOUT_BODY } from '../core/http-step.js'
+import type { BodyKind, HttpAction, HttpMethod, UrlTemplate } from '../core/registry.js'
+import type { CompiledUpstream, HttpDefaults } from './compile-upstreams.js'
 import type { Diagnostic } from './diagnostics.js'
-import { interpolate } from './interpolate.js'
-import type { StepsFile } from './steps-file.generated.js'
+import { interpolate, type Interpolation, type SecretFiles } from './interpolate.js'
+import { didYouMean } from './suggest.js'
 import type { PartialHttpCall } from './validate-format.js'
 import { describePath, diagnosticAt, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
 
@@ -24,12 +25,32 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-a
 /** Headers that step-runner sets itself, or that only the HTTP client may set. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'x-request-id', 'idempotency-key'])
 
+/** Why a header name cannot be configured, or undefined when it can. */
+export function headerNameProblem(name: string): string | undefined {
+  if (RESERVED_HEADERS.has(name.toLowerCase())) return `header '${name}' is set by step-runner or the HTTP client and cannot be configured`
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `'${name}' is not a valid header name`
+  return undefined
+}
+
+/** The content type each body kind is sent with, unless a header says otherwise. */
+const CONTENT_TYPES: Readonly<Record<BodyKind, string>> = {
+  json: 'application/json',
+  form: 'application/x-www-form-urlencoded',
+  text: 'text/plain; charset=utf-8',
+}
+
 export interface HttpContext {
   readonly source: YamlSource
   readonly env: Readonly<Record<string, string | undefined>>
-  /** Lint in CI, where secrets are absent: a missing variable is a warning. */
+  /** `${file:PATH}` contents, read before compiling. */
+  readonly files: SecretFiles
+  /** Lint in CI, where secrets are absent: a missing variable or secret file is a warning. */
   readonly allowMissingEnv: boolean
-  readonly defaults: NonNullable<NonNullable<StepsFile['defaults']>['http']>
+  readonly defaults: HttpDefaults
+  /** Every upstream name written, with its compiled form (undefined when it has errors, already reported). */
+  readonly upstreams: ReadonlyMap<string, CompiledUpstream | undefined>
+  /** Collects the upstream names that steps use, for the unused-upstream warning. */
+  readonly usedUpstreams: Set<string>
   readonly userAgent: string
   readonly diagnostics: Diagnostic[]
   readonly expression: (text: string, at: NodePath) => Expression | undefined
@@ -47,53 +68,105 @@ export function compileHttp(http: PartialHttpCall, hasTransform: boolean, at: No
   // With a format error in the call (`methd: GET`), the method may not be the one meant: no advice that depends on it.
   const methodKnown = !ctx.hasFormatErrorAt(at)
   const secrets: string[] = []
-  const url = http.url === undefined ? undefined : compileUrl(http.url, [...at, 'url'], ctx, secrets)
+  let upstream: CompiledUpstream | undefined
+  let upstreamFailed = false
+  if (http.upstream !== undefined) {
+    ctx.usedUpstreams.add(http.upstream)
+    upstream = ctx.upstreams.get(http.upstream)
+    if (!ctx.upstreams.has(http.upstream)) {
+      const known = [...ctx.upstreams.keys()]
+      const hint = didYouMean(http.upstream, known) || (known.length > 0 ? ` (known upstreams: ${known.join(', ')})` : ' (the file has no upstreams)')
+      ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, 'upstream'], 'value', `unknown upstream '${http.upstream}'${hint}`, 'upstream-unknown'))
+    }
+    // An upstream with errors has its own messages: the step just does not load.
+    upstreamFailed = upstream === undefined
+    if (upstream !== undefined) secrets.push(...upstream.secrets)
+  }
+  const url =
+    http.url === undefined
+      ? undefined
+      : http.upstream !== undefined
+        ? compilePath(http.url, [...at, 'url'], ctx, secrets, upstream)
+        : compileUrl(http.url, [...at, 'url'], ctx, secrets)
 
   const params = http.params === undefined ? undefined : ctx.expression(http.params, [...at, 'params'])
   const query = http.query === undefined ? undefined : ctx.expression(http.query, [...at, 'query'])
   if (url !== undefined) checkPlaceholders(url, http, params, at, ctx)
 
-  const headers = compileHeaders(http.headers ?? {}, method, [...at, 'headers'], ctx, secrets)
+  const body: BodyKind = http.body ?? 'json'
+  const headers = compileHeaders(http.headers ?? {}, method, body, upstream?.headers ?? {}, [...at, 'headers'], ctx, secrets)
   if (methodKnown && hasTransform && METHODS_WITHOUT_BODY.has(method)) {
     ctx.diagnostics.push(diagnosticAt(ctx.source, [...at.slice(0, -1), 'transform'], 'key', `the transform's result is not sent: ${method} requests have no body`, 'body-ignored', 'warning'))
   }
 
-  const retry = { ...ctx.defaults.retry, ...http.retry }
+  const retry = { ...ctx.defaults.retry, ...upstream?.defaults.retry, ...http.retry }
   const retriable = IDEMPOTENT.has(method) || retry.non_idempotent === true
   if (methodKnown && !retriable && (http.retry?.max_attempts ?? 1) > 1) {
     ctx.diagnostics.push(
       diagnosticAt(ctx.source, [...at, 'retry', 'max_attempts'], 'value', `${method} is retried only with non_idempotent: true, so max_attempts has no effect`, 'retry-ignored', 'warning'),
     )
   }
-  if (ctx.diagnostics.slice(before).some((d) => d.severity === 'error') || url === undefined) return undefined
+  if (ctx.diagnostics.slice(before).some((d) => d.severity === 'error') || url === undefined || upstreamFailed) return undefined
+  const own = upstream?.defaults ?? {}
   return {
     kind: 'http',
     method,
     url,
+    upstream: upstream?.connection,
+    body,
     params,
     query,
     headers,
     secrets,
     output: undefined,
     policy: {
-      timeoutMs: http.timeout_ms ?? ctx.defaults.timeout_ms ?? HTTP_DEFAULTS.timeoutMs,
-      maxResponseBytes: http.max_response_bytes ?? ctx.defaults.max_response_bytes ?? HTTP_DEFAULTS.maxResponseBytes,
+      timeoutMs: http.timeout_ms ?? own.timeout_ms ?? ctx.defaults.timeout_ms ?? HTTP_DEFAULTS.timeoutMs,
+      maxResponseBytes: http.max_response_bytes ?? own.max_response_bytes ?? ctx.defaults.max_response_bytes ?? HTTP_DEFAULTS.maxResponseBytes,
       retry: {
         maxAttempts: retriable ? (retry.max_attempts ?? HTTP_DEFAULTS.idempotentAttempts) : 1,
         backoffMs: retry.backoff_ms ?? HTTP_DEFAULTS.backoffMs,
         maxBackoffMs: retry.max_backoff_ms ?? HTTP_DEFAULTS.maxBackoffMs,
+        onStatus: retry.on_status === undefined ? DEFAULT_RETRY_STATUSES : new Set(retry.on_status),
+        onNetworkError: retry.on_network_error ?? true,
       },
     },
   }
 }
 
-function compileUrl(written: string, at: NodePath, ctx: HttpContext, secrets: string[]): UrlTemplate | undefined {
-  const { parts, missing, malformed, envValues } = interpolate(written, ctx.env, true)
+/** A URL or path with `${VAR}`, `${file:...}` and `{placeholder}` read; undefined (reported) when something is missing. */
+function interpolateUrl(written: string, at: NodePath, ctx: HttpContext, secrets: string[]): Interpolation | undefined {
+  const result = interpolate(written, ctx.env, true, ctx.files)
+  const { missing, unreadable, malformed, envValues } = result
   secrets.push(...envValues)
   const severity = ctx.allowMissingEnv ? 'warning' : 'error'
   for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
+  for (const u of unreadable) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, u.index, `cannot read the secret file ${u.path}: ${u.message}`, 'secret-file', severity))
   for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `'${m.text}' is neither a {placeholder} nor a \${VARIABLE}`, 'url-invalid'))
-  if (missing.length > 0 || malformed.length > 0) return undefined
+  if (missing.length > 0 || unreadable.length > 0 || malformed.length > 0) return undefined
+  return result
+}
+
+/** With `upstream`, `http.url` is a path appended to the upstream's URL: the origin is the upstream's, fixed at load. */
+function compilePath(written: string, at: NodePath, ctx: HttpContext, secrets: string[], upstream: CompiledUpstream | undefined): UrlTemplate | undefined {
+  const result = interpolateUrl(written, at, ctx, secrets)
+  if (result === undefined) return undefined
+  const { parts } = result
+  const first = parts[0]!
+  const bad = (message: string) => {
+    ctx.diagnostics.push(diagnosticAt(ctx.source, at, 'value', message, 'url-invalid'))
+    return undefined
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(first) || first.startsWith('//')) return bad(`${describePath(at)} must be a path when http.upstream is set (it is appended to the upstream's url), such as /v1/items/{id}`)
+  if (!first.startsWith('/')) return bad(`${describePath(at)} must start with / when http.upstream is set (it is appended to the upstream's url), such as /${first}`)
+  if (parts.some((p, i) => i % 2 === 0 && p.includes('#'))) return bad(`${describePath(at)} has a #fragment, which is never sent: remove it`)
+  if (upstream === undefined) return undefined
+  return { origin: upstream.origin, parts: [upstream.basePath + first, ...parts.slice(1)] }
+}
+
+function compileUrl(written: string, at: NodePath, ctx: HttpContext, secrets: string[]): UrlTemplate | undefined {
+  const result = interpolateUrl(written, at, ctx, secrets)
+  if (result === undefined) return undefined
+  const { parts, envValues } = result
 
   const bad = (message: string) => {
     ctx.diagnostics.push(diagnosticAt(ctx.source, at, 'value', message, 'url-invalid'))
@@ -145,22 +218,35 @@ function literalKeys(expression: Expression): Set<string> | undefined {
   return keys
 }
 
-function compileHeaders(written: Record<string, string>, method: HttpMethod, at: NodePath, ctx: HttpContext, secrets: string[]): Record<string, string> {
+/**
+ * The headers of a call, in order of precedence: the step's own, then its
+ * upstream's (headers and credentials), then user-agent and the body kind's
+ * content-type.
+ */
+function compileHeaders(
+  written: Record<string, string>,
+  method: HttpMethod,
+  body: BodyKind,
+  upstreamHeaders: Readonly<Record<string, string>>,
+  at: NodePath,
+  ctx: HttpContext,
+  secrets: string[],
+): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': ctx.userAgent }
-  if (!METHODS_WITHOUT_BODY.has(method)) headers['content-type'] = 'application/json'
+  if (!METHODS_WITHOUT_BODY.has(method)) headers['content-type'] = CONTENT_TYPES[body]
+  Object.assign(headers, upstreamHeaders)
+  if (METHODS_WITHOUT_BODY.has(method)) delete headers['content-type']
   const severity = ctx.allowMissingEnv ? 'warning' : 'error'
   for (const [name, value] of Object.entries(written)) {
     const lower = name.toLowerCase()
-    if (RESERVED_HEADERS.has(lower)) {
-      ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'key', `header '${name}' is set by step-runner or the HTTP client and cannot be configured`, 'header-invalid'))
+    const problem = headerNameProblem(name)
+    if (problem !== undefined) {
+      ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'key', problem, 'header-invalid'))
       continue
     }
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'key', `'${name}' is not a valid header name`, 'header-invalid'))
-      continue
-    }
-    const { parts, missing, malformed, usedEnv, envValues } = interpolate(value, ctx.env, false)
+    const { parts, missing, unreadable, malformed, usedEnv, envValues } = interpolate(value, ctx.env, false, ctx.files)
     for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
+    for (const u of unreadable) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], u.index, `cannot read the secret file ${u.path}: ${u.message}`, 'secret-file', severity))
     for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `'${m.text}' is not a \${VARIABLE} reference`, 'header-invalid'))
     const resolved = parts[0]!
     if (/[\r\n\0]/.test(resolved)) {

@@ -3,19 +3,26 @@ import { compileExpression, DEFAULT_EXPRESSION_LIMITS, describeExpressionError, 
 import type { EngineLimits } from '../engine/index.js'
 import type { CompiledStep, StepAction } from '../core/registry.js'
 import { compileHttp, type HttpContext } from './compile-http.js'
+import { compileUpstreams, type CompiledUpstream } from './compile-upstreams.js'
+import type { SecretFiles } from './interpolate.js'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchemas } from './input-schemas.js'
 import { findHyphenatedNames } from './hyphenated-names.js'
 import type { Limits, StepsFile } from './steps-file.generated.js'
 import type { PartialStep } from './validate-format.js'
-import { describePath, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
+import { describePath, diagnosticAt, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
 
 export interface CompileContext {
   readonly source: YamlSource
   readonly schemas: InputSchemas
   readonly env: Readonly<Record<string, string | undefined>>
+  /** `${file:PATH}` contents, read before compiling. */
+  readonly files: SecretFiles
   readonly allowMissingEnv: boolean
   readonly defaults: StepsFile['defaults']
+  /** The `upstreams` that passed the format check, and every upstream name written (valid or not). */
+  readonly upstreams: Readonly<Record<string, Partial<NonNullable<StepsFile['upstreams']>[string]>>>
+  readonly upstreamNames: readonly string[]
   readonly userAgent: string
   /** Every step name the file defines, valid or not: what a hyphenated name in an expression may mean. */
   readonly stepNames: ReadonlySet<string>
@@ -28,17 +35,27 @@ export interface CompileContext {
  * check; collects every problem rather than stopping at the first. Only steps
  * without errors are in the result.
  */
-export async function compileSteps(definitions: Readonly<Record<string, PartialStep>>, ctx: CompileContext): Promise<{ steps: Map<string, CompiledStep>; diagnostics: Diagnostic[] }> {
+export async function compileSteps(
+  definitions: Readonly<Record<string, PartialStep>>,
+  ctx: CompileContext,
+): Promise<{ steps: Map<string, CompiledStep>; upstreams: ReadonlyMap<string, CompiledUpstream | undefined>; diagnostics: Diagnostic[] }> {
   const steps = new Map<string, CompiledStep>()
   const diagnostics: Diagnostic[] = []
+  const upstreams = compileUpstreams(ctx.upstreams, { source: ctx.source, env: ctx.env, files: ctx.files, allowMissingEnv: ctx.allowMissingEnv, diagnostics, hasFormatErrorAt: ctx.hasFormatErrorAt })
+  // A name whose entry the format check took out is still a name: no "unknown upstream" for it.
+  for (const name of ctx.upstreamNames) if (!upstreams.has(name)) upstreams.set(name, undefined)
+  const usedUpstreams = new Set<string>()
   const defaultLimits = expressionLimits(ctx.defaults?.limits, DEFAULT_EXPRESSION_LIMITS)
   const expression = (text: string, at: NodePath) => compileAt(text, at, ctx, diagnostics, defaultLimits)
   const http: HttpContext = {
     hasFormatErrorAt: ctx.hasFormatErrorAt,
     source: ctx.source,
     env: ctx.env,
+    files: ctx.files,
     allowMissingEnv: ctx.allowMissingEnv,
     defaults: ctx.defaults?.http ?? {},
+    upstreams,
+    usedUpstreams,
     userAgent: ctx.userAgent,
     diagnostics,
     expression,
@@ -47,7 +64,12 @@ export async function compileSteps(definitions: Readonly<Record<string, PartialS
     const compiled = await compileStep(name, step, ['steps', name], ctx, http, diagnostics)
     if (compiled !== undefined) steps.set(name, compiled)
   }
-  return { steps, diagnostics }
+  for (const name of ctx.upstreamNames) {
+    if (!usedUpstreams.has(name)) {
+      diagnostics.push(diagnosticAt(ctx.source, ['upstreams', name], 'key', `upstream '${name}' is not used by any step (http.upstream: ${name})`, 'upstream-unused', 'warning'))
+    }
+  }
+  return { steps, upstreams, diagnostics }
 }
 
 async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: CompileContext, shared: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {

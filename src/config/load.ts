@@ -1,10 +1,11 @@
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Registry } from '../core/registry.js'
 import { createScrubber } from '../core/secrets.js'
 import { compileSteps, hashConfig } from './compile-steps.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
+import { fileReferences, secretFileText, type SecretFile } from './interpolate.js'
 import type { StepsFile } from './steps-file.generated.js'
 import { parseYamlSource, toValue, unreadableFile } from './yaml-source.js'
 import { packageVersion } from '../package-files.js'
@@ -71,13 +72,28 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   const stepNames = typeof written === 'object' && written !== null && !Array.isArray(written) ? Object.keys(written) : undefined
   const format = checkFormat(value, source)
   const schemas = createInputSchemas(source, stepsPath, readFile)
+  // ${file:PATH} secrets, read on every load (a rotated secret is picked up
+  // by a reload), relative paths from the steps file's folder.
+  const secretFiles = new Map<string, SecretFile>()
+  for (const path of fileReferences(value)) {
+    try {
+      secretFiles.set(path, { ok: true, text: secretFileText(await options.readFile(resolve(dirname(stepsAbs), path))) })
+    } catch (err) {
+      secretFiles.set(path, { ok: false, message: readError(err) })
+    }
+  }
+  const writtenUpstreams = (value as { upstreams?: unknown } | null)?.upstreams
+  const upstreamNames = typeof writtenUpstreams === 'object' && writtenUpstreams !== null && !Array.isArray(writtenUpstreams) ? Object.keys(writtenUpstreams) : []
   // What passed the format check is compiled even when other parts did not
   // (other steps, other keys of the same step), so one run shows every problem.
   const file = format.ok ? format.file : format.valid
-  const { steps, diagnostics } = await compileSteps(file.steps ?? {}, {
+  const { steps, upstreams, diagnostics } = await compileSteps(file.steps ?? {}, {
     source,
     schemas,
     env: options.env,
+    files: secretFiles,
+    upstreams: file.upstreams ?? {},
+    upstreamNames,
     allowMissingEnv: options.allowMissingEnv ?? false,
     defaults: file.defaults,
     userAgent: `step-runner/${packageVersion}`,
@@ -89,13 +105,16 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
   if (hasErrors(diagnostics)) return fail(false, diagnostics, files, stepNames)
 
   const schemaTexts = files.slice(1).map((f) => texts.get(f) ?? '')
-  const secretValues = [...new Set([...steps.values()].flatMap((step) => (step.action.kind === 'http' ? step.action.secrets : [])))]
+  const compiledUpstreams = [...upstreams.values()].filter((u) => u !== undefined)
+  const secretValues = [...new Set([...[...steps.values()].flatMap((step) => (step.action.kind === 'http' ? step.action.secrets : [])), ...compiledUpstreams.flatMap((u) => u.secrets)])]
   const registry: Registry = Object.freeze({
-    hash: hashConfig(files.map((f) => texts.get(f) ?? '')),
+    // Secret files count too, so that a reload after a rotation shows a new hash.
+    hash: hashConfig([...files.map((f) => texts.get(f) ?? ''), ...[...secretFiles.values()].map((f) => (f.ok ? f.text : ''))]),
     loadedAt: (options.now ?? (() => new Date()))(),
     steps,
     fingerprints: fingerprintSteps(format.file.steps, schemaTexts),
     files,
+    connections: compiledUpstreams.map((u) => u.connection),
     secretValues,
     secrets: createScrubber(secretValues, REDACTED),
   })
@@ -114,6 +133,14 @@ function fingerprintSteps(steps: StepsFile['steps'], schemaTexts: readonly strin
     fingerprints.set(name, hashConfig([JSON.stringify(step), ...(readsFiles ? schemaTexts : [])]))
   }
   return fingerprints
+}
+
+function readError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'EISDIR') return 'it is a folder'
+  return (err as Error).message ?? String(err)
 }
 
 function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[] | undefined): LoadResult {

@@ -65,6 +65,12 @@ export interface StepsFile {
     limits?: Limits;
   };
   /**
+   * Named connections that HTTP steps share (`http.upstream`): base URL, headers, authentication, TLS, proxy, a concurrency cap and call defaults. Each upstream has its own connection pool.
+   */
+  upstreams?: {
+    [k: string]: Upstream;
+  };
+  /**
    * The steps, by name. A key is the `context.step_name` that the orchestrator sends.
    */
   steps: {
@@ -72,7 +78,7 @@ export interface StepsFile {
   };
 }
 /**
- * Retries on connection errors, timeouts, 408, 429, 500, 502, 503 and 504.
+ * Retries on connection errors, timeouts and (by default) statuses 408, 429, 500, 502, 503 and 504.
  *
  * This interface was referenced by `StepsFile`'s JSON-Schema
  * via the `definition` "retry".
@@ -94,6 +100,14 @@ export interface RetryPolicy {
    * Retry POST and PATCH too. Only set this when the upstream honours the `idempotency-key` header. Default false.
    */
   non_idempotent?: boolean;
+  /**
+   * The statuses worth another attempt; replaces the default list 408, 429, 500, 502, 503, 504. POST and PATCH are still retried only with `non_idempotent: true`.
+   */
+  on_status?: number[];
+  /**
+   * Retry connection errors and timeouts. Default true.
+   */
+  on_network_error?: boolean;
 }
 /**
  * Bounds on every expression of a step (`transform`, `params`, `query`, `output`). Past one, the step fails with `transform_failed` (or `output_failed`) and `details.code` naming the limit: `timeout`, `depth`, `items` or `string_length`.
@@ -118,6 +132,126 @@ export interface Limits {
    * Longest string an operation may build (`$pad`, `&`, `$join`, `$string`, ...), in UTF-16 units. Default 10000000.
    */
   max_string_length?: number;
+}
+/**
+ * A named connection that HTTP steps share with `http.upstream`. Every string may use `${VAR}` and `${file:PATH}`, resolved at load; their values are secrets.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "upstream".
+ */
+export interface Upstream {
+  /**
+   * The scheme, host, optional port and base path, such as `https://payments.example.com/api`; a step's `http.url` is appended to it.
+   */
+  url: string;
+  /**
+   * Headers sent on every call to this upstream; a step's headers override them by name.
+   */
+  headers?: {
+    [k: string]: string;
+  };
+  auth?: UpstreamAuth;
+  tls?: TlsSettings;
+  /**
+   * An http(s) proxy URL for this upstream's calls (and its token requests), or `none` to connect directly. Default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment.
+   */
+  proxy?: string;
+  /**
+   * The most calls in flight to this upstream at once; more wait, inside their step's `timeout_ms`. Default: no limit.
+   */
+  max_concurrency?: number;
+  timeout_ms?: TimeoutMs;
+  max_response_bytes?: MaxResponseBytes;
+  retry?: RetryPolicy;
+}
+/**
+ * How calls to the upstream authenticate: at most one of `basic`, `bearer` and `oauth2`.
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "upstream_auth".
+ */
+export interface UpstreamAuth {
+  /**
+   * HTTP Basic authentication.
+   */
+  basic?: {
+    /**
+     * The user name, usually `${VAR}`.
+     */
+    username: string;
+    /**
+     * The password, usually `${VAR}` or `${file:PATH}`.
+     */
+    password: string;
+  };
+  /**
+   * A static bearer token, sent as `authorization: Bearer <token>`; usually `${VAR}` or `${file:PATH}`.
+   */
+  bearer?: string;
+  oauth2?: OAuth2ClientCredentials;
+}
+/**
+ * OAuth 2.0 client credentials: a token fetched on first use, shared by every call to the upstream, refreshed before it expires and after a 401.
+ */
+export interface OAuth2ClientCredentials {
+  /**
+   * The token endpoint. `http://` works, with a lint warning: the client secret would travel in clear.
+   */
+  token_url: string;
+  /**
+   * The client id.
+   */
+  client_id: string;
+  /**
+   * The client secret, usually `${VAR}` or `${file:PATH}`.
+   */
+  client_secret: string;
+  /**
+   * Scopes asked for, sent as `scope` (space-separated).
+   */
+  scopes?: string[];
+  /**
+   * Extra form fields of the token request, such as `audience`.
+   */
+  params?: {
+    [k: string]: string;
+  };
+  /**
+   * How the client authenticates to the token endpoint: `basic` (HTTP Basic, the default) or `post` (`client_id` and `client_secret` in the form body).
+   */
+  client_auth?: "basic" | "post";
+}
+/**
+ * TLS settings of the upstream's connections (and of its token requests).
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "tls".
+ */
+export interface TlsSettings {
+  /**
+   * PEM text of extra certificate authorities to trust (usually `${file:PATH}`); added to Node's default trust, not replacing it.
+   */
+  ca?: string;
+  /**
+   * PEM text of the client certificate for mutual TLS; needs `key`.
+   */
+  cert?: string;
+  /**
+   * PEM text of the client certificate's private key; needs `cert`.
+   */
+  key?: string;
+  /**
+   * The passphrase of an encrypted `key`.
+   */
+  passphrase?: string;
+  /**
+   * The name sent in SNI and verified against the server's certificate, when it differs from the URL's host.
+   */
+  servername?: string;
+  /**
+   * Accept any server certificate. Only for development: lint warns, and the connection can be intercepted. Default false.
+   */
+  insecure_skip_verify?: boolean;
 }
 export interface Step2 {
   /**
@@ -152,7 +286,11 @@ export interface HttpCall {
    */
   method?: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   /**
-   * An absolute http(s) URL. `{name}` placeholders in the path and query are filled, percent-encoded, from `params`; `${VAR}` (or `${VAR:-default}`) is read from the environment once, at load.
+   * The name of an entry of `upstreams`: its URL, headers, auth, TLS, proxy and limits apply to this call, and `url` is then a path appended to the upstream's URL.
+   */
+  upstream?: string;
+  /**
+   * An absolute http(s) URL, or with `upstream` a path (starting with `/`) appended to the upstream's URL. `{name}` placeholders in the path and query are filled, percent-encoded, from `params`; `${VAR}` (or `${VAR:-default}`) is read from the environment and `${file:PATH}` from a file, once per load.
    */
   url: string;
   /**
@@ -164,7 +302,11 @@ export interface HttpCall {
    */
   query?: string;
   /**
-   * Request headers. Values may use `${VAR}` from the environment, resolved at load and never logged.
+   * How the transform's result is sent: `json` (the default, `application/json`), `form` (an object as `application/x-www-form-urlencoded`; arrays repeat the key) or `text` (a string as `text/plain; charset=utf-8`). A `content-type` header of the step or upstream overrides the type.
+   */
+  body?: "json" | "form" | "text";
+  /**
+   * Request headers. Values may use `${VAR}` from the environment and `${file:PATH}`, resolved at load and never logged. With `upstream`, they override the upstream's headers by name.
    */
   headers?: {
     [k: string]: string;

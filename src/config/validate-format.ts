@@ -31,6 +31,7 @@ export type FormatCheck =
 /** A steps file with its invalid parts taken out: each part left has the right type. */
 export interface PartialStepsFile {
   readonly defaults?: StepsFile['defaults']
+  readonly upstreams?: Readonly<Record<string, Partial<NonNullable<StepsFile['upstreams']>[string]>>>
   readonly steps?: Readonly<Record<string, PartialStep>>
 }
 export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output' | 'limits'> & { readonly http?: PartialHttpCall }
@@ -117,6 +118,8 @@ export function formatDiagnostics(errors: readonly ErrorObject[], source: YamlSo
 const definitions = stepsFileSchema['definitions'] as Record<string, unknown>
 const STEP_SCHEMA = definitions['step']
 const INPUT_SCHEMA = definitions['input']
+const AUTH_SCHEMA = definitions['upstream_auth']
+const TLS_SCHEMA = definitions['tls']
 
 function knownKeys(error: ErrorObject): string[] {
   return Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {})
@@ -152,7 +155,22 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic {
         return at(path, 'value', `${where} must be a schema file path (a string), an inline schema (a mapping), or true/false`, 'wrong-type')
       }
       return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'wrong-type')
+    case 'maxProperties':
+      if (error.parentSchema === AUTH_SCHEMA) {
+        const kinds = Object.keys(error.data as object)
+        return at([...path, kinds[1]!], 'key', `${where} has ${kinds.join(' and ')}: an upstream authenticates one way, so keep one of them`, 'auth-invalid')
+      }
+      return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'invalid-value')
+    case 'minProperties':
+      if (error.parentSchema === AUTH_SCHEMA) return at(path, 'value', `${where} needs one of basic, bearer or oauth2`, 'auth-invalid')
+      return at(path, 'value', `${where} ${error.message ?? 'is invalid'}`, 'invalid-value')
     case 'dependencies':
+      if (error.parentSchema === TLS_SCHEMA) {
+        const property = String(params['property'])
+        const missing = String(params['missingProperty'])
+        const why = property === 'passphrase' ? 'a passphrase unlocks the client key' : 'a client certificate is sent with its private key'
+        return at([...path, property], 'key', `${where}.${property} needs ${missing}: ${why}`, 'tls-invalid')
+      }
       return at([...path, String(params['property'])], 'key', `${where}.${String(params['property'])} needs ${String(params['missingProperty'])}: output maps the response of an HTTP step`, 'step-kind')
     case 'propertyNames':
       return at([...path, String(params['propertyName'])], 'key', `invalid name '${String(params['propertyName'])}' in ${where}`, 'invalid-value')

@@ -4,7 +4,7 @@ import { describeExpressionError, evaluateOverPayload, type Expression } from '.
 import { scanJson } from './json-scan.js'
 import type { CoreLimits } from './limits.js'
 import { isPlainObject, type Payload } from './protocol.js'
-import type { HttpAction, HttpMethod, UrlTemplate } from './registry.js'
+import type { BodyKind, HttpAction, HttpMethod, UrlTemplate } from './registry.js'
 import type { Scrubber } from './secrets.js'
 import type { OutboundRequest, Upstream, UpstreamResponse } from './upstream.js'
 
@@ -19,6 +19,9 @@ export interface StepRuntime {
 }
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])
+
+/** Statuses worth another attempt unless `retry.on_status` says otherwise: the upstream may answer differently soon. */
+export const DEFAULT_RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
 
 /** Ends a step early with a failed run. */
 class StepFailure extends Error {
@@ -42,7 +45,7 @@ export async function runHttpStep(name: string, action: HttpAction, payload: Pay
   const outcome = await runtime.upstream.send(name, request, action.policy, runtime.signal)
   const read = (response: UpstreamResponse) => readResponse(response, runtime, secrets, (message) => runtime.warn?.(name, message))
   if (!outcome.ok) {
-    const details: Record<string, unknown> = { reason: outcome.reason, attempts: outcome.attempts }
+    const details: Record<string, unknown> = { reason: outcome.reason, ...(outcome.status !== undefined ? { status: outcome.status } : {}), attempts: outcome.attempts }
     if (outcome.response !== undefined) {
       const seen = read(outcome.response)
       if (!seen.ok) return stageFailure('upstream', seen.message, { status: outcome.response.status })
@@ -81,7 +84,28 @@ export function buildRequest(name: string, action: HttpAction, payload: Payload,
   }
   const sendsBody = !METHODS_WITHOUT_BODY.has(action.method) && body !== undefined
   if (!sendsBody) delete headers['content-type']
-  return { method: action.method, url, headers, body: sendsBody ? JSON.stringify(body) : undefined }
+  return { method: action.method, url, headers, body: sendsBody ? encodeBody(action.body, body) : undefined, upstream: action.upstream }
+}
+
+/** The transform's result as the request body, in the step's `http.body` kind. */
+export function encodeBody(kind: BodyKind, body: unknown): string {
+  if (kind === 'json') return JSON.stringify(body)
+  if (kind === 'text') {
+    if (typeof body !== 'string') throw transformFailed(`http.body is text, so the transform must yield a string; got ${describe(body)}`)
+    return body
+  }
+  if (!isPlainObject(body)) throw transformFailed(`http.body is form, so the transform must yield an object of fields; got ${describe(body)}`)
+  const form = new URLSearchParams()
+  for (const [key, value] of Object.entries(body)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item === null || item === undefined) continue
+      if (!isScalar(item)) {
+        throw transformFailed(`http.body is form, so field '${key}' must be a string, number, boolean or a list of them; got ${describe(item)} (a form has no nesting)`)
+      }
+      form.append(key, String(item))
+    }
+  }
+  return form.toString()
 }
 
 /** Fills `{name}` placeholders, percent-encoded, after the fixed origin. */
@@ -165,7 +189,25 @@ export function readResponse(response: UpstreamResponse, runtime: Pick<StepRunti
     if (scan.reason === 'depth') return { ok: false, message: `upstream body is nested deeper than ${maxDepth} levels` }
     // Not JSON after all: the text, as any other.
   }
+  if (typeof type === 'string' && /^application\/x-www-form-urlencoded\b/i.test(type.trim())) return seen(secrets.value(parseForm(text, warn)))
   return seen(secrets.text(text))
+}
+
+/** A form body as an object: a repeated field becomes a list, as in the form that `body: form` sends. */
+function parseForm(text: string, warn: (message: string) => void): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [key, value] of new URLSearchParams(text)) {
+    // Would set the object's prototype rather than a field.
+    if (key === '__proto__') {
+      warn('the upstream form body had a __proto__ field: removed it')
+      continue
+    }
+    const existing = Object.hasOwn(out, key) ? out[key] : undefined
+    if (existing === undefined) out[key] = value
+    else if (Array.isArray(existing)) existing.push(value)
+    else out[key] = [existing, value]
+  }
+  return out
 }
 
 async function mapResponse(output: Expression | undefined, response: SeenResponse & { ok: true }, payload: Payload, limits: CoreLimits): Promise<StepRun> {

@@ -25,6 +25,10 @@ export interface RetryPolicy {
   readonly maxAttempts: number
   readonly backoffMs: number
   readonly maxBackoffMs: number
+  /** The statuses worth another attempt (`retry.on_status`, else 408, 429, 500, 502, 503, 504). */
+  readonly onStatus: ReadonlySet<number>
+  /** Whether connection errors and timeouts are retried (`retry.on_network_error`, default true). */
+  readonly onNetworkError: boolean
 }
 
 /** The limits of one outbound call, per attempt and across attempts. */
@@ -34,14 +38,67 @@ export interface CallPolicy {
   readonly retry: RetryPolicy
 }
 
+/** How the transform's result travels: JSON, a form (`application/x-www-form-urlencoded`) or plain text. */
+export type BodyKind = 'json' | 'form' | 'text'
+
+/** OAuth 2.0 client credentials of an upstream: every value already resolved. */
+export interface OAuth2Settings {
+  readonly tokenUrl: string
+  readonly clientId: string
+  readonly clientSecret: string
+  readonly scopes: readonly string[]
+  /** Extra form fields of the token request. */
+  readonly params: Readonly<Record<string, string>>
+  /** HTTP Basic (the default) or the client's credentials in the form body. */
+  readonly clientAuth: 'basic' | 'post'
+}
+
+/** TLS settings of an upstream's connections: PEM texts, already read. */
+export interface TlsSettings {
+  readonly ca: string | undefined
+  readonly cert: string | undefined
+  readonly key: string | undefined
+  readonly passphrase: string | undefined
+  readonly servername: string | undefined
+  readonly insecureSkipVerify: boolean
+}
+
+/** Where an upstream's connections go: the proxy environment variables, straight to the host, or one proxy. */
+export type ProxySetting = { readonly kind: 'environment' } | { readonly kind: 'none' } | { readonly kind: 'url'; readonly url: string }
+
+/**
+ * What the shell needs to reach a named upstream beyond the request itself:
+ * its own connection pool (TLS, proxy, concurrency) and, for OAuth2, its
+ * token. Basic and bearer credentials are headers, added at load.
+ */
+export interface UpstreamConnection {
+  readonly name: string
+  readonly tls: TlsSettings | undefined
+  readonly proxy: ProxySetting
+  /** Calls in flight at once; more wait, inside their attempt's timeout. */
+  readonly maxConcurrency: number | undefined
+  readonly oauth2: OAuth2Settings | undefined
+  /**
+   * Everything that makes the pool (TLS, proxy, concurrency), as a string:
+   * a reload that leaves it unchanged keeps the pool and its connections.
+   */
+  readonly poolKey: string
+  /** Everything that makes the token (endpoint, client, scopes, params, pool): a reload that leaves it unchanged keeps the token. */
+  readonly tokenKey: string
+}
+
 /** A step that makes an outbound HTTP call and maps the response. */
 export interface HttpAction {
   readonly kind: 'http'
   readonly method: HttpMethod
   readonly url: UrlTemplate
+  /** The named upstream the call goes through, or undefined for an absolute `http.url`. */
+  readonly upstream: UpstreamConnection | undefined
+  /** How the transform's result is encoded (the content-type header is already set at load). */
+  readonly body: BodyKind
   readonly params: Expression | undefined
   readonly query: Expression | undefined
-  /** Header values with ${VAR} already resolved. */
+  /** Header values with ${VAR} and ${file:...} already resolved; an upstream's headers and basic/bearer credentials included. */
   readonly headers: Readonly<Record<string, string>>
   /**
    * Values read from the environment (in the URL or a header, each on its
@@ -76,6 +133,8 @@ export interface Registry {
   readonly fingerprints: ReadonlyMap<string, string>
   /** Every file read to build this config: the steps file first, then schema files. */
   readonly files: readonly string[]
+  /** The named upstreams that loaded, for the shell to keep their pools and tokens across reloads. */
+  readonly connections: readonly UpstreamConnection[]
   /** Every secret of the config (see HttpAction.secrets), for the log redactor. */
   readonly secretValues: readonly string[]
   /** Replaces those secrets by "[redacted]" in answers and in what upstreams send back. */

@@ -1,4 +1,4 @@
-import type { CallPolicy, HttpMethod } from './registry.js'
+import type { CallPolicy, HttpMethod, UpstreamConnection } from './registry.js'
 
 /** One outbound request, fully built: nothing left to evaluate. */
 export interface OutboundRequest {
@@ -6,6 +6,8 @@ export interface OutboundRequest {
   readonly url: string
   readonly headers: Readonly<Record<string, string>>
   readonly body: string | undefined
+  /** The named upstream the request goes through: its pool, proxy, concurrency and token. */
+  readonly upstream?: UpstreamConnection | undefined
 }
 
 export interface UpstreamResponse {
@@ -19,7 +21,7 @@ export interface UpstreamResponse {
  * Why a call produced no usable response (of the last attempt, when retries
  * ran out): `status` means a retryable status every time.
  */
-export type UpstreamFailure = 'timeout' | 'connect' | 'reset' | 'too_large' | 'cancelled' | 'status' | 'error'
+export type UpstreamFailure = 'timeout' | 'connect' | 'reset' | 'too_large' | 'cancelled' | 'status' | 'auth' | 'error'
 
 export type UpstreamOutcome =
   | { readonly ok: true; readonly response: UpstreamResponse; readonly attempts: number }
@@ -30,6 +32,8 @@ export type UpstreamOutcome =
       readonly attempts: number
       /** The last response, when retries gave up on a retryable status. */
       readonly response?: UpstreamResponse
+      /** `auth`: the token endpoint's status, when it answered. */
+      readonly status?: number
     }
 
 /**

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Rejection } from '../core/hook.js'
 
 /** What the server counts. Every label value comes from the config, never from a caller. */
@@ -6,7 +6,11 @@ export interface Metrics {
   readonly enabled: boolean
   stepRan(step: string, exitCode: string, seconds: number): void
   rejected(reason: Rejection): void
-  upstreamAttempt(step: string, outcome: number | string, seconds: number): void
+  upstreamAttempt(step: string, upstream: string, outcome: number | string, seconds: number): void
+  /** A token request of an upstream's OAuth2 ended. */
+  tokenRequest(upstream: string, ok: boolean): void
+  /** The calls waiting under an upstream's max_concurrency. */
+  upstreamQueue(upstream: string, waiting: number): void
   reloaded(ok: boolean): void
   /** A log line was dropped: stdout was not read fast enough and the buffer was full. */
   logLineDropped(): void
@@ -26,6 +30,8 @@ const NO_METRICS: Metrics = {
   stepRan: () => {},
   rejected: () => {},
   upstreamAttempt: () => {},
+  tokenRequest: () => {},
+  upstreamQueue: () => {},
   reloaded: () => {},
   logLineDropped: () => {},
   render: () => undefined,
@@ -37,8 +43,15 @@ export function createMetrics(enabled: boolean): Metrics {
   collectDefaultMetrics({ register: registry })
   const stepRuns = new Counter({ name: 'step_runs_total', help: 'Step executions answered, by step and exit code.', labelNames: ['step', 'exit_code'] as const, registers: [registry] })
   const stepDuration = new Histogram({ name: 'step_duration_seconds', help: 'Time to answer a step execution, by step.', labelNames: ['step'] as const, registers: [registry] })
-  const upstreamRequests = new Counter({ name: 'upstream_requests_total', help: 'Outbound HTTP attempts, by step and status (or failure: timeout, connect, reset, too_large, cancelled, error).', labelNames: ['step', 'status'] as const, registers: [registry] })
-  const upstreamDuration = new Histogram({ name: 'upstream_duration_seconds', help: 'Time of one outbound HTTP attempt, by step.', labelNames: ['step'] as const, registers: [registry] })
+  const upstreamRequests = new Counter({
+    name: 'upstream_requests_total',
+    help: 'Outbound HTTP attempts, by step, upstream (its name, or - for an absolute URL) and status (or failure: timeout, connect, reset, too_large, cancelled, auth, error).',
+    labelNames: ['step', 'upstream', 'status'] as const,
+    registers: [registry],
+  })
+  const upstreamDuration = new Histogram({ name: 'upstream_duration_seconds', help: 'Time of one outbound HTTP attempt, by step and upstream.', labelNames: ['step', 'upstream'] as const, registers: [registry] })
+  const queueWaiting = new Gauge({ name: 'upstream_queue_waiting', help: "Calls waiting for a place under an upstream's max_concurrency.", labelNames: ['upstream'] as const, registers: [registry] })
+  const tokenRequests = new Counter({ name: 'oauth_token_requests_total', help: 'OAuth2 token requests, by upstream and outcome (ok, failed).', labelNames: ['upstream', 'outcome'] as const, registers: [registry] })
   const signatureFailures = new Counter({ name: 'signature_failures_total', help: 'Requests refused for a missing or wrong signature.', registers: [registry] })
   const rejections = new Counter({ name: 'hook_rejections_total', help: 'Requests to /hook answered with a 4xx before any step ran, by reason (malformed, signature, unknown_step).', labelNames: ['reason'] as const, registers: [registry] })
   const reloads = new Counter({ name: 'config_reloads_total', help: 'Config reloads, by result (ok, failed).', labelNames: ['result'] as const, registers: [registry] })
@@ -77,9 +90,15 @@ export function createMetrics(enabled: boolean): Metrics {
       if (reason === 'signature') signatureFailures.inc()
       if (reason === 'unknown_step') stepRuns.inc({ step: UNKNOWN_STEP, exit_code: '(none)' })
     },
-    upstreamAttempt(step, outcome, seconds) {
-      upstreamRequests.inc({ step, status: String(outcome) })
-      upstreamDuration.observe({ step }, seconds)
+    upstreamAttempt(step, upstream, outcome, seconds) {
+      upstreamRequests.inc({ step, upstream, status: String(outcome) })
+      upstreamDuration.observe({ step, upstream }, seconds)
+    },
+    tokenRequest(upstream, ok) {
+      tokenRequests.inc({ upstream, outcome: ok ? 'ok' : 'failed' })
+    },
+    upstreamQueue(upstream, waiting) {
+      queueWaiting.set({ upstream }, waiting)
     },
     reloaded(ok) {
       reloads.inc({ result: ok ? 'ok' : 'failed' })

@@ -4,13 +4,13 @@ import { brotliDecompress, gunzip, inflate } from 'node:zlib'
 import { request, type Dispatcher } from 'undici'
 import type { CallPolicy } from '../core/registry.js'
 import type { OutboundRequest, Upstream, UpstreamFailure, UpstreamOutcome, UpstreamResponse } from '../core/upstream.js'
-
-/** Statuses worth another attempt: the upstream may answer differently soon. */
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
+import type { RuntimeFor, UpstreamRuntime } from './pools.js'
 
 export interface UpstreamOptions {
-  /** One dispatcher for every step, so keep-alive connections are shared and outlive reloads. */
+  /** The dispatcher of calls without a named upstream, shared by every step, so keep-alive connections are shared and outlive reloads. */
   readonly dispatcher: Dispatcher
+  /** The pool, concurrency gate and token of a named upstream (see pools.ts). */
+  readonly runtimeFor?: RuntimeFor
   /** For tests: the source of jitter. */
   readonly random?: () => number
   /** How to wait between attempts; step tests skip the wait. */
@@ -23,11 +23,13 @@ export interface AttemptReport {
   /** The response status, or the failure's kind. */
   readonly outcome: number | UpstreamFailure
   readonly seconds: number
+  /** The named upstream, or '-' for a call to an absolute URL. */
+  readonly upstream: string
 }
 
 type Attempt =
-  | { readonly kind: 'response'; readonly response: UpstreamResponse }
-  | { readonly kind: 'failed'; readonly reason: UpstreamFailure; readonly message: string; readonly retryable: boolean }
+  | { readonly kind: 'response'; readonly response: UpstreamResponse; readonly token?: string }
+  | { readonly kind: 'failed'; readonly reason: UpstreamFailure; readonly message: string; readonly retryable: boolean; readonly status?: number }
 
 const TIMEOUT = Symbol('timeout')
 
@@ -42,19 +44,30 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const random = options.random ?? Math.random
   const wait = options.wait ?? ((ms, signal) => sleep(ms, undefined, { signal }))
 
-  async function attempt(req: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined): Promise<Attempt> {
+  async function attempt(req: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined, runtime: UpstreamRuntime | undefined): Promise<Attempt> {
     if (signal?.aborted) return { kind: 'failed', reason: 'cancelled', message: 'cancelled before the call', retryable: false }
-    // One deadline for the whole attempt: connect, headers and body alike
-    // (undici's own timeouts are per phase and reset with each chunk).
+    // One deadline for the whole attempt: the token, the wait for a place
+    // under max_concurrency, connect, headers and body alike (undici's own
+    // timeouts are per phase and reset with each chunk).
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(TIMEOUT), policy.timeoutMs)
     const cancel = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', cancel, { once: true })
+    let leave: (() => void) | undefined
     try {
+      let headers = req.headers
+      let token: string | undefined
+      if (runtime?.tokens !== undefined) {
+        const got = await runtime.tokens.get(controller.signal, policy.timeoutMs)
+        if (!got.ok) return { kind: 'failed', reason: 'auth', message: `no OAuth2 token: ${got.message}`, retryable: false, ...(got.status !== undefined ? { status: got.status } : {}) }
+        token = got.token
+        headers = { ...headers, authorization: `Bearer ${token}` }
+      }
+      if (runtime?.gate !== undefined) leave = await runtime.gate.enter(controller.signal)
       const res = await request(req.url, {
-        dispatcher: options.dispatcher,
+        dispatcher: runtime?.dispatcher ?? options.dispatcher,
         method: req.method,
-        headers: req.headers,
+        headers,
         body: req.body ?? null,
         signal: controller.signal,
       })
@@ -87,7 +100,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         }
         if (body.length > limit) return tooLarge(limit)
       }
-      return { kind: 'response', response: { status: res.statusCode, headers: res.headers, body } }
+      return { kind: 'response', response: { status: res.statusCode, headers: res.headers, body }, ...(token !== undefined ? { token } : {}) }
     } catch (err) {
       if (controller.signal.reason === TIMEOUT) {
         return { kind: 'failed', reason: 'timeout', message: `timeout after ${policy.timeoutMs} ms`, retryable: true }
@@ -95,6 +108,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (controller.signal.aborted) return { kind: 'failed', reason: 'cancelled', message: 'cancelled: the request was aborted', retryable: false }
       return networkFailure(err, req.url)
     } finally {
+      leave?.()
       clearTimeout(timer)
       signal?.removeEventListener('abort', cancel)
     }
@@ -102,25 +116,38 @@ export function createUpstream(options: UpstreamOptions): Upstream {
 
   return {
     async send(step, req, policy, signal): Promise<UpstreamOutcome> {
-      const { maxAttempts } = policy.retry
+      const { maxAttempts, onStatus, onNetworkError } = policy.retry
+      const runtime = req.upstream === undefined ? undefined : options.runtimeFor?.(req.upstream)
+      const upstream = req.upstream?.name ?? '-'
+      // A 401 to an OAuth2 token is answered once per call by a new token,
+      // outside max_attempts: the token may have been revoked early.
+      let renewedToken = false
       for (let n = 1; ; n++) {
         const started = performance.now()
-        const result = await attempt(req, policy, signal)
+        const result = await attempt(req, policy, signal, runtime)
         options.onAttempt?.(step, {
           outcome: result.kind === 'response' ? result.response.status : result.reason,
           seconds: (performance.now() - started) / 1000,
+          upstream,
         })
 
         let delay: number
         if (result.kind === 'response') {
           const { status } = result.response
-          if (!RETRY_STATUSES.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
+          if (status === 401 && result.token !== undefined && !renewedToken && runtime?.tokens !== undefined) {
+            renewedToken = true
+            runtime.tokens.invalidate(result.token)
+            n--
+            continue
+          }
+          if (!onStatus.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
           if (n === maxAttempts) {
             return { ok: false, reason: 'status', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
           }
           delay = retryAfter(result.response, policy) ?? backoff(n, policy, random)
         } else {
-          if (!result.retryable || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
+          if (result.reason === 'auth') return { ok: false, reason: 'auth', message: result.message, attempts: n, ...(result.status !== undefined ? { status: result.status } : {}) }
+          if (!result.retryable || !onNetworkError || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
           if (n === maxAttempts) return { ok: false, reason: result.reason, message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
           delay = backoff(n, policy, random)
         }

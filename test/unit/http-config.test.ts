@@ -37,7 +37,7 @@ describe('HTTP step config', () => {
   it('takes timeout, size and retry from the defaults block, key by key under the step', async () => {
     const defaults = 'defaults:\n  http:\n    timeout_ms: 1000\n    max_response_bytes: 2048\n    retry: { max_attempts: 4, backoff_ms: 10, max_backoff_ms: 100 }\n'
     const action = await actionOf('http:\n  method: GET\n  url: https://a.example/x\n  timeout_ms: 50\n  retry: { backoff_ms: 20 }', defaults)
-    expect(action.policy).toEqual({ timeoutMs: 50, maxResponseBytes: 2048, retry: { maxAttempts: 4, backoffMs: 20, maxBackoffMs: 100 } })
+    expect(action.policy).toEqual({ timeoutMs: 50, maxResponseBytes: 2048, retry: { maxAttempts: 4, backoffMs: 20, maxBackoffMs: 100, onStatus: new Set([408, 429, 500, 502, 503, 504]), onNetworkError: true } })
   })
 
   it('resolves ${VAR} in the URL and headers once, and remembers every value from the environment as a secret, and whole header values too', async () => {

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest'
-import { buildRequest, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
+import { buildRequest, DEFAULT_RETRY_STATUSES, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
 import { createScrubber } from '../../src/core/secrets.js'
 import type { CallPolicy, HttpAction } from '../../src/core/registry.js'
 import { backoff, retryAfter } from '../../src/upstream/undici-upstream.js'
 
-const policy: CallPolicy = { timeoutMs: 1000, maxResponseBytes: 100, retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 } }
+const policy: CallPolicy = { timeoutMs: 1000, maxResponseBytes: 100, retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000, onStatus: DEFAULT_RETRY_STATUSES, onNetworkError: true } }
 const action: HttpAction = {
   kind: 'http',
   method: 'POST',
   url: { origin: 'https://api.example.com', parts: ['/users/', 'id', '/charges'] },
+  upstream: undefined,
+  body: 'json',
   params: undefined,
   query: undefined,
   headers: { 'user-agent': 'step-runner/1.0.0', 'content-type': 'application/json', authorization: 'Bearer x' },
