@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { secretFileText } from '../config/interpolate.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 
 /**
@@ -48,6 +50,7 @@ export const ENVIRONMENT = [
   'HOST',
   'STEPS_FILE',
   'SIGNATURE_KEY',
+  'SIGNATURE_KEY_FILE',
   'NODE_ENV',
   'LOG_LEVEL',
   'LOG_BUFFER_BYTES',
@@ -84,7 +87,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (!keys.ok) errors.push(keys.error)
   const signatureKeys = keys.ok ? keys.keys : undefined
   if (keys.ok && signatureKeys === undefined && production) {
-    errors.push('SIGNATURE_KEY must be set when NODE_ENV=production (the key the orchestrator signs webhooks with)')
+    errors.push('SIGNATURE_KEY must be set when NODE_ENV=production (the key the orchestrator signs webhooks with), or SIGNATURE_KEY_FILE naming a file that holds it')
   }
 
   const host = read.text('HOST', '0.0.0.0')
@@ -133,10 +136,29 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
  * no keys (undefined); an empty key between commas is an error.
  */
 export function signatureKeysOf(env: NodeJS.ProcessEnv): { ok: true; keys: string[] | undefined } | { ok: false; error: string } {
-  const raw = env['SIGNATURE_KEY']
+  const direct = env['SIGNATURE_KEY']
+  const file = rawOf(env, 'SIGNATURE_KEY_FILE')
+  const hasDirect = direct !== undefined && direct.trim() !== ''
+  if (hasDirect && file !== undefined) {
+    return { ok: false, error: 'SIGNATURE_KEY and SIGNATURE_KEY_FILE are both set: set one of them (SIGNATURE_KEY_FILE names a file holding the key, such as a mounted secret)' }
+  }
+  let raw = direct
+  let name = 'SIGNATURE_KEY'
+  // The container-secrets convention: the key in a file, such as /run/secrets/signature_key.
+  if (!hasDirect && file !== undefined) {
+    name = `SIGNATURE_KEY_FILE (${file})`
+    try {
+      raw = secretFileText(readFileSync(file, 'utf8'))
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (err as Error).message
+      return { ok: false, error: `SIGNATURE_KEY_FILE: cannot read ${file}: ${why}` }
+    }
+    if (raw.trim() === '') return { ok: false, error: `SIGNATURE_KEY_FILE: ${file} is empty` }
+  }
   if (raw === undefined || raw.trim() === '') return { ok: true, keys: undefined }
   const keys = raw.split(',').map((k) => k.trim())
-  return keys.includes('') ? { ok: false, error: 'SIGNATURE_KEY has an empty key between commas' } : { ok: true, keys }
+  return keys.includes('') ? { ok: false, error: `${name} has an empty key between commas` } : { ok: true, keys }
 }
 
 function rawOf(env: NodeJS.ProcessEnv, name: string): string | undefined {

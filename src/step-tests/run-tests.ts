@@ -1,11 +1,14 @@
 import { AssertionError, deepStrictEqual } from 'node:assert'
 import { MockAgent, type Dispatcher } from 'undici'
 import type { Payload } from '../core/protocol.js'
-import type { Registry } from '../core/registry.js'
+import type { Registry, UpstreamConnection } from '../core/registry.js'
 import { finishAnswer } from '../core/answer.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { runStep } from '../core/run-step.js'
+import { createTokenCache } from '../upstream/oauth.js'
+import type { UpstreamRuntime } from '../upstream/pools.js'
 import { createUpstream } from '../upstream/undici-upstream.js'
+import { packageVersion } from '../package-files.js'
 import type { ExpectedRequest, StepTest, UpstreamAnswer } from './test-file.generated.js'
 
 export interface TestReport {
@@ -43,13 +46,26 @@ async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const sent: SentRequest[] = []
+  // Every request, to the API or to an OAuth2 token endpoint, takes the next
+  // answer of the test's list, in order: all go to the one mocked origin.
+  const MOCKED = 'http://step-test.invalid'
   const dispatcher = agent.compose((dispatch) => (options, handler) => {
     sent.push(describeRequest(options))
-    return dispatch(options, handler)
+    return dispatch({ ...options, origin: MOCKED }, handler)
   })
   const problems: string[] = []
+  // A fresh token per test: each test's first call that needs one asks the token endpoint.
+  const runtimes = new Map<string, UpstreamRuntime>()
+  const runtimeFor = (connection: UpstreamConnection): UpstreamRuntime => {
+    let runtime = runtimes.get(connection.name)
+    if (runtime === undefined) {
+      const tokens = connection.oauth2 === undefined ? undefined : createTokenCache({ settings: connection.oauth2, dispatcher, userAgent: `step-runner/${packageVersion}` })
+      runtimes.set(connection.name, (runtime = { dispatcher, gate: undefined, tokens }))
+    }
+    return runtime
+  }
   if (step.action.kind === 'http') {
-    const pool = agent.get(step.action.url.origin)
+    const pool = agent.get(MOCKED)
     for (const answer of answers) mock(pool.intercept({ path: () => true, method: () => true }), answer)
   } else if (answers.length > 0) {
     problems.push(`'${test.step}' is not an HTTP step: its upstream answers are never used`)
@@ -68,7 +84,7 @@ async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
     },
   }
   try {
-    const run = await runStep(step, payload, { upstream: createUpstream({ dispatcher, wait: async () => {} }), limits: DEFAULT_LIMITS }, registry.secrets)
+    const run = await runStep(step, payload, { upstream: createUpstream({ dispatcher, runtimeFor, wait: async () => {} }), limits: DEFAULT_LIMITS }, registry.secrets)
     const result = finishAnswer(run, DEFAULT_LIMITS, registry.secrets).result
     // Compared as the orchestrator sees it: through JSON.
     const actual = JSON.parse(JSON.stringify(result)) as { exit_code: string; data?: unknown }
@@ -118,7 +134,10 @@ function describeRequest(options: Dispatcher.DispatchOptions): SentRequest {
   } else if (raw !== null && raw !== undefined && typeof raw === 'object') {
     for (const [k, v] of Object.entries(raw as Record<string, unknown>)) headers[k.toLowerCase()] = String(v)
   }
-  return { method: options.method, path: options.path, headers, body: typeof options.body === 'string' ? options.body : undefined }
+  const body = options.body
+  // fetch (the OAuth2 token request) hands its body over as bytes.
+  const text = typeof body === 'string' ? body : body instanceof Uint8Array ? Buffer.from(body).toString('utf8') : undefined
+  return { method: options.method, path: options.path, headers, body: text }
 }
 
 function compareRequests(sent: readonly SentRequest[], expected: readonly ExpectedRequest[]): string[] {
@@ -136,7 +155,8 @@ function compareRequests(sent: readonly SentRequest[], expected: readonly Expect
       try {
         body = got.body === undefined ? undefined : JSON.parse(got.body)
       } catch {
-        // not JSON: compare the text
+        // A form (a token request, a `body: form` call) compares as its fields; other text as it is.
+        if (/^application\/x-www-form-urlencoded\b/i.test(got.headers['content-type'] ?? '')) body = Object.fromEntries(new URLSearchParams(got.body))
       }
       const diff = difference(body, want.body)
       if (diff !== undefined) problems.push(`${label} body differs:\n${diff}`)

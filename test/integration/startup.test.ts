@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process'
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { callStep, ROOT, runServerToExit, startServer } from '../helpers/server.js'
+import { callStep, ROOT, runServerToExit, startServer, TEST_KEY } from '../helpers/server.js'
 import { json, startUpstream } from '../helpers/upstream.js'
 import { tempDir } from '../helpers/temp.js'
 
@@ -63,6 +63,31 @@ describe('starting the server', () => {
     const result = await runServerToExit({ env: { NODE_ENV: 'production', SIGNATURE_KEY: undefined } })
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('SIGNATURE_KEY must be set when NODE_ENV=production')
+  })
+
+  it('reads the key from SIGNATURE_KEY_FILE (one trailing newline removed) when SIGNATURE_KEY is unset, and refuses both, an unreadable file or an empty one', async () => {
+    const dir = tempDir('step-runner-keyfile-')
+    const keyFile = join(dir, 'signature_key')
+    writeFileSync(keyFile, `${TEST_KEY}\n`)
+    const server = await startServer({ env: { SIGNATURE_KEY: undefined, SIGNATURE_KEY_FILE: keyFile, NODE_ENV: 'production', HOST: '127.0.0.1' } })
+    try {
+      // callStep signs with TEST_KEY: the newline was not part of the key.
+      expect(await callStep(server, 'step_a')).toMatchObject({ status: 200, body: { exit_code: 'success' } })
+      // The key is redacted from logs as the SIGNATURE_KEY value would be.
+      expect(server.output().stdout + server.output().stderr).not.toContain(TEST_KEY)
+    } finally {
+      await server.stop()
+    }
+    const both = await runServerToExit({ env: { SIGNATURE_KEY: TEST_KEY, SIGNATURE_KEY_FILE: keyFile } })
+    expect(both.code).toBe(1)
+    expect(both.stderr).toContain('SIGNATURE_KEY and SIGNATURE_KEY_FILE are both set')
+    const missing = await runServerToExit({ env: { SIGNATURE_KEY: undefined, SIGNATURE_KEY_FILE: join(dir, 'nope') } })
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain(`SIGNATURE_KEY_FILE: cannot read ${join(dir, 'nope')}: no such file`)
+    writeFileSync(join(dir, 'empty'), '\n')
+    const empty = await runServerToExit({ env: { SIGNATURE_KEY: undefined, SIGNATURE_KEY_FILE: join(dir, 'empty') } })
+    expect(empty.code).toBe(1)
+    expect(empty.stderr).toContain(`SIGNATURE_KEY_FILE: ${join(dir, 'empty')} is empty`)
   })
 
   it('refuses a bad PORT or LOG_LEVEL, naming the variable', async () => {
