@@ -194,7 +194,7 @@ export function readResponse(response: UpstreamResponse, runtime: Pick<StepRunti
 }
 
 /** A form body as an object: a repeated field becomes a list, as in the form that `body: form` sends. */
-function parseForm(text: string, warn: (message: string) => void): Record<string, string | string[]> {
+export function parseForm(text: string, warn: (message: string) => void = () => {}): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
   for (const [key, value] of new URLSearchParams(text)) {
     // Would set the object's prototype rather than a field.

@@ -3,6 +3,7 @@ import { MockAgent, type Dispatcher } from 'undici'
 import type { Payload } from '../core/protocol.js'
 import type { Registry, UpstreamConnection } from '../core/registry.js'
 import { finishAnswer } from '../core/answer.js'
+import { parseForm } from '../core/http-step.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { runStep } from '../core/run-step.js'
 import { createTokenCache } from '../upstream/oauth.js'
@@ -156,7 +157,7 @@ function compareRequests(sent: readonly SentRequest[], expected: readonly Expect
         body = got.body === undefined ? undefined : JSON.parse(got.body)
       } catch {
         // A form (a token request, a `body: form` call) compares as its fields; other text as it is.
-        if (/^application\/x-www-form-urlencoded\b/i.test(got.headers['content-type'] ?? '')) body = Object.fromEntries(new URLSearchParams(got.body))
+        if (/^application\/x-www-form-urlencoded\b/i.test(got.headers['content-type'] ?? '')) body = parseForm(got.body!)
       }
       const diff = difference(body, want.body)
       if (diff !== undefined) problems.push(`${label} body differs:\n${diff}`)

@@ -12,10 +12,14 @@ function inRepo(path: string): string | undefined {
   return rel.startsWith('..') || resolve(rel) === rel ? undefined : rel
 }
 
-/** Every file under a folder, relative to the repo root. */
+/**
+ * Every file under a folder, relative to the repo root, except the stand-in
+ * secrets of the examples (`secrets/` folders: keys and certificates that
+ * the README names but does not print).
+ */
 function filesUnder(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
+    .filter((e) => e.isFile() && !relative(ROOT, e.parentPath).split(/[\\/]/).includes('secrets'))
     .map((e) => relative(ROOT, join(e.parentPath, e.name)))
     .sort()
 }
