@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { buildRequest, DEFAULT_RETRY_STATUSES, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
+import { buildRequest, DEFAULT_RETRY_STATUSES, encodeBody, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
+import { createGate } from '../../src/upstream/gate.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
 import { createScrubber } from '../../src/core/secrets.js'
 import type { CallPolicy, HttpAction } from '../../src/core/registry.js'
@@ -145,5 +146,59 @@ describe('retry timing', () => {
     expect(retryAfter(answer('Wed, 31 Dec 2025 00:00:00 GMT'), policy, now)).toBe(0)
     expect(retryAfter(answer('soon'), policy)).toBeUndefined()
     expect(retryAfter({ status: 503, headers: {}, body: Buffer.alloc(0) }, policy)).toBeUndefined()
+  })
+})
+
+describe('form and text bodies', () => {
+  it('encodes a form: lists repeat the key, null leaves the field out, values as text', () => {
+    expect(encodeBody('form', { a: 1, tag: ['x y', 'z&'], skip: null, ok: true })).toBe('a=1&tag=x+y&tag=z%26&ok=true')
+  })
+
+  it('refuses a nested form field, naming it, and anything but an object', () => {
+    expect(() => encodeBody('form', { a: { b: 1 } })).toThrow("field 'a' must be a string, number, boolean or a list of them; got an object (a form has no nesting)")
+    expect(() => encodeBody('form', { a: [[1]] })).toThrow("field 'a'")
+    expect(() => encodeBody('form', [1])).toThrow('http.body is form, so the transform must yield an object of fields; got a list')
+  })
+
+  it('sends text as it is, and refuses a result that is not a string', () => {
+    expect(encodeBody('text', 'héllo\n')).toBe('héllo\n')
+    expect(() => encodeBody('text', { a: 1 })).toThrow('http.body is text, so the transform must yield a string; got an object')
+  })
+
+  it('reads a form response into an object, a repeated field as a list, and drops __proto__', () => {
+    const warnings: string[] = []
+    const seen = readResponse({ status: 200, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('a=1&b=x+y&b=z&__proto__=p') }, { limits: DEFAULT_LIMITS }, createScrubber([], '[redacted]'), (m) => warnings.push(m))
+    expect(seen).toMatchObject({ ok: true, body: { a: '1', b: ['x y', 'z'] } })
+    expect(Object.getPrototypeOf((seen as { body: object }).body)).toBe(Object.prototype)
+    expect(warnings).toEqual(['the upstream form body had a __proto__ field: removed it'])
+  })
+})
+
+describe('the max_concurrency gate', () => {
+  it('lets N in, queues the rest in order, and gives up a waiter whose signal aborts', async () => {
+    const waiting: number[] = []
+    const gate = createGate(2, (n) => waiting.push(n))
+    const never = new AbortController().signal
+    const a = await gate.enter(never)
+    const b = await gate.enter(never)
+    const order: string[] = []
+    const c = gate.enter(never).then((leave) => (order.push('c'), leave))
+    const timeout = new AbortController()
+    const d = gate.enter(timeout.signal).catch((reason: unknown) => (order.push('d gave up'), reason))
+    const e = gate.enter(never).then((leave) => (order.push('e'), leave))
+    expect(gate.waiting).toBe(3)
+    timeout.abort('too late')
+    expect(await d).toBe('too late')
+    expect(gate.waiting).toBe(2)
+    a()
+    a() // a second release is a no-op
+    const leaveC = await c
+    expect(order).toEqual(['d gave up', 'c'])
+    b()
+    await e
+    expect(order).toEqual(['d gave up', 'c', 'e'])
+    expect(gate.waiting).toBe(0)
+    leaveC()
+    expect(waiting).toEqual([1, 2, 3, 2, 1, 0])
   })
 })
