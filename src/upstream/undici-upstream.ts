@@ -74,7 +74,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       const limit = policy.maxResponseBytes
       const declared = Number(res.headers['content-length'])
       if (req.method !== 'HEAD' && Number.isFinite(declared) && declared > limit) {
-        res.body.destroy()
+        discard(res.body)
         return tooLarge(limit)
       }
       const chunks: Buffer[] = []
@@ -82,7 +82,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         size += chunk.length
         if (size > limit) {
-          res.body.destroy()
+          discard(res.body)
           return tooLarge(limit)
         }
         chunks.push(chunk)
@@ -176,6 +176,16 @@ export function retryAfter(response: UpstreamResponse, policy: CallPolicy, now =
   const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
   if (!Number.isFinite(ms)) return undefined
   return Math.min(Math.max(ms, 0), policy.retry.maxBackoffMs)
+}
+
+/**
+ * Stops reading a body and closes its connection. Destroying a body that was
+ * never read makes undici emit an error on it (the request was aborted): with
+ * no listener, that error would end the process.
+ */
+function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => {})
+  body.destroy()
 }
 
 function tooLarge(limit: number): Attempt {

@@ -1,0 +1,58 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Handler, ReceivedRequest, TestUpstream } from './upstream.js'
+
+/**
+ * The request recording and per-path handlers of startUpstream, for servers
+ * that are not plain node:http ones (HTTPS): hand `listener` to the server
+ * and `track` its connections; `close` there destroys what `sockets` holds.
+ */
+export interface Recorder extends Pick<TestUpstream, 'requests' | 'seen' | 'on' | 'closedBy'> {
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => void
+  readonly sockets: Set<Socket>
+  track(socket: Socket): void
+}
+
+export function recorder(): Recorder {
+  const handlers = new Map<string, Handler>()
+  const requests: ReceivedRequest[] = []
+  const closeWaiters = new Map<string, (() => void)[]>()
+  const sockets = new Set<Socket>()
+  const pathOf = (url: string) => url.split('?')[0]!
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const path = pathOf(req.url ?? '/')
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), remotePort: req.socket.remotePort })
+      const n = requests.filter((r) => pathOf(r.path) === path).length
+      res.on('close', () => {
+        if (!res.writableFinished) for (const resolve of closeWaiters.get(path)?.splice(0) ?? []) resolve()
+      })
+      const handler = handlers.get(path)
+      if (handler === undefined) {
+        // 599: no upstream answers it, so a test that forgot a handler fails visibly.
+        res.writeHead(599, { 'content-type': 'text/plain' }).end(`no handler for ${path}`)
+        return
+      }
+      handler(req, res, n)
+    })
+  }
+  return {
+    listener,
+    sockets,
+    track(socket) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+    },
+    requests,
+    seen: (path) => requests.filter((r) => pathOf(r.path) === path),
+    on: (path, handler) => void handlers.set(path, handler),
+    closedBy: (path) =>
+      new Promise<void>((resolve) => {
+        const list = closeWaiters.get(path) ?? []
+        list.push(resolve)
+        closeWaiters.set(path, list)
+      }),
+  }
+}
