@@ -19,7 +19,7 @@ const USAGE = `usage: npm run lint-steps -- [steps.yaml] [--format text|json] [-
 
   steps.yaml            the steps file (default ./steps.yaml); its steps.test.yaml is checked too
   --format json         print a JSON array of {file, line, col, severity, message, rule}
-  --allow-missing-env   report unset \${VAR}s as warnings, for CI where secrets are absent
+  --allow-missing-env   report unset \${VAR}s and unreadable \${file:PATH}s as warnings, for CI where secrets are absent
 
 Problems and the summary go to stdout. Exit status: 0 without errors (warnings allowed),
 1 with errors, 2 when the steps file cannot be read or on a usage error.`

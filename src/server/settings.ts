@@ -71,6 +71,10 @@ export const ENVIRONMENT = [
   'OVERLOAD_RETRY_AFTER_S',
   'ADMIN_PORT',
   'ADMIN_HOST',
+  // Read by undici's EnvHttpProxyAgent, not here: listed for the README's table.
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
 ] as const
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; errors: string[] }

@@ -100,7 +100,10 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         }
         if (body.length > limit) return tooLarge(limit)
       }
-      return { kind: 'response', response: { status: res.statusCode, headers: res.headers, body }, ...(token !== undefined ? { token } : {}) }
+      if (token === undefined) return { kind: 'response', response: { status: res.statusCode, headers: res.headers, body } }
+      // An API that echoes the request (many debug and test APIs do) must
+      // not hand the token on to the answer, and from there to the orchestrator.
+      return { kind: 'response', response: withoutToken({ status: res.statusCode, headers: res.headers, body }, token), token }
     } catch (err) {
       if (controller.signal.reason === TIMEOUT) {
         return { kind: 'failed', reason: 'timeout', message: `timeout after ${policy.timeoutMs} ms`, retryable: true }
@@ -176,6 +179,25 @@ export function retryAfter(response: UpstreamResponse, policy: CallPolicy, now =
   const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
   if (!Number.isFinite(ms)) return undefined
   return Math.min(Math.max(ms, 0), policy.retry.maxBackoffMs)
+}
+
+const TOKEN_REDACTED = '[redacted]'
+
+/** A response with every occurrence of an OAuth2 token replaced, as written and as JSON would escape it. */
+export function withoutToken(response: UpstreamResponse, token: string): UpstreamResponse {
+  const forms = [...new Set([token, JSON.stringify(token).slice(1, -1), JSON.stringify(token).slice(1, -1).replaceAll('/', '\\/')])].filter((f) => f.length > 0)
+  let body = response.body
+  if (forms.some((form) => body.includes(form))) {
+    let text = body.toString('utf8')
+    for (const form of forms) text = text.split(form).join(TOKEN_REDACTED)
+    body = Buffer.from(text, 'utf8')
+  }
+  let headers = response.headers
+  const scrub = (value: string) => (forms.some((form) => value.includes(form)) ? forms.reduce((v, form) => v.split(form).join(TOKEN_REDACTED), value) : value)
+  if (Object.values(headers).some((v) => (Array.isArray(v) ? v.some((x) => scrub(x) !== x) : typeof v === 'string' && scrub(v) !== v))) {
+    headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(scrub) : typeof v === 'string' ? scrub(v) : v]))
+  }
+  return body === response.body && headers === response.headers ? response : { ...response, headers, body }
 }
 
 /**

@@ -146,6 +146,18 @@ describe('named upstreams', () => {
       expect(api.seen('/api/v1/me').at(-1)!.headers['authorization']).toBe(`Bearer ${token}`)
     })
 
+    it('an API that echoes the request does not pass the token on: the answer has [redacted] in its place', async () => {
+      api.on('/api/v1/echo', (req, res) => {
+        const auth = String(req.headers['authorization'])
+        res.setHeader('x-echo', auth)
+        json(res, 200, { authorization: auth, token: auth.slice('Bearer '.length) })
+      })
+      const answer = await run('oauth_echo')
+      const token = oauth.requestsOf(PAY_CLIENT_ID)[0]!.token
+      expect(answer.body).toEqual({ exit_code: 'success', data: { authorization: 'Bearer [redacted]', token: '[redacted]' } })
+      expect(answer.text).not.toContain(token)
+    })
+
     it('client_auth basic (the default): HTTP Basic with the id and secret form-urlencoded; grant_type, scopes joined by a space and params in the form', () => {
       const [request] = oauth.requestsOf(PAY_CLIENT_ID)
       // The server accepted the credentials only if they decoded to the configured ones (status 200).
