@@ -392,6 +392,12 @@ describe('named upstreams', () => {
       expect(tls.seen('/api/v1/hello')).toHaveLength(before + 1)
     })
 
+    it('insecure_skip_verify: true accepts the certificate without its CA', async () => {
+      const before = tls.seen('/api/v1/hello').length
+      expect((await run('tls_insecure_hello')).body).toEqual(succeeded)
+      expect(tls.seen('/api/v1/hello')).toHaveLength(before + 1)
+    })
+
     it('a server that requires a client certificate: refused without cert and key, served with them', async () => {
       expect((await run('mtls_no_cert_hello')).body).toMatchObject(failed)
       expect(mtls.seen('/api/v1/hello')).toHaveLength(0)
