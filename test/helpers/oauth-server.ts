@@ -56,6 +56,8 @@ export interface TestOAuthServer {
   isValid(token: string): boolean
   /** Makes an issued token invalid, as an authorization server does when it rotates keys. */
   revoke(token: string): void
+  /** Accepts only this secret for the client from now on (a rotation). */
+  setSecret(clientId: string, secret: string): void
   close(): Promise<void>
 }
 
@@ -69,6 +71,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<Tes
   const issued: string[] = []
   const expiry = new Map<string, number>()
   const revoked = new Set<string>()
+  const clients: Record<string, string> = { ...options.clients }
   const sockets = new Set<Socket>()
   let failure: TokenFailure | null = null
   let delayMs = 0
@@ -111,7 +114,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<Tes
       // RFC 6749 2.3: a client must not use more than one authentication method in a request.
       if (clientAuth === 'both') return oauthError(400, 'invalid_request', 'more than one client authentication method')
       if (basic !== undefined && form['client_id'] !== undefined && form['client_id'] !== basic.id) return oauthError(400, 'invalid_request', 'client_id differs from the Basic credentials')
-      if (clientId === undefined || secret === undefined || options.clients[clientId] !== secret) return oauthError(401, 'invalid_client', 'client authentication failed')
+      if (clientId === undefined || secret === undefined || clients[clientId] !== secret) return oauthError(401, 'invalid_client', 'client authentication failed')
       if (form['grant_type'] !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', `grant_type ${form['grant_type']}`)
       const token = `tok-${issued.length + 1}`
       const expiresIn = lifetime(clientId)
@@ -138,6 +141,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<Tes
     delay: (ms) => void (delayMs = ms),
     isValid: (token) => !revoked.has(token) && (expiry.get(token) ?? 0) > Date.now(),
     revoke: (token) => void revoked.add(token),
+    setSecret: (clientId, secret) => void (clients[clientId] = secret),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy()

@@ -499,6 +499,34 @@ describe('named upstreams', () => {
     expect(text).toMatch(/^upstream_queue_waiting\{upstream="limited"\} 0$/m)
   })
 
+  it('on SIGHUP, re-reads secret files: an unchanged upstream keeps its token, a rotated client secret gets a new one', async () => {
+    const healthz = async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { config: { hash: string; last_reload?: { at: string; ok: boolean } } }).config
+    const reload = async () => {
+      const before = (await healthz()).last_reload?.at ?? ''
+      server.process.kill('SIGHUP')
+      for (;;) {
+        const config = await healthz()
+        if ((config.last_reload?.at ?? '') > before) return config
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    const hashBefore = (await healthz()).hash
+    const tokensBefore = oauth.requestsOf(PAY_CLIENT_ID).length
+    expect(await reload()).toMatchObject({ hash: hashBefore, last_reload: { ok: true } })
+    expect((await run('oauth_me')).body).toEqual({ exit_code: 'success', data: { ok: true } })
+    expect(oauth.requestsOf(PAY_CLIENT_ID)).toHaveLength(tokensBefore)
+
+    // The secret rotates: the file changes, the token server accepts the new secret only.
+    const rotated = `${CLIENT_SECRET}-rotated`
+    oauth.setSecret(PAY_CLIENT_ID, rotated)
+    writeFileSync(join(certs.dir, 'pay-client-secret.txt'), `${rotated}\n`)
+    const after = await reload()
+    expect(after).toMatchObject({ last_reload: { ok: true } })
+    expect(after.hash).not.toBe(hashBefore)
+    expect((await run('oauth_me')).body).toEqual({ exit_code: 'success', data: { ok: true } })
+    expect(oauth.requestsOf(PAY_CLIENT_ID)).toHaveLength(tokensBefore + 1)
+  })
+
   // Last, so that it sees the output of every call above.
   it('never writes a client secret, password or token to its output or an answer', async () => {
     await linesWritten()
