@@ -18,6 +18,26 @@ export interface TokenCache {
   invalidate(token: string): void
 }
 
+/** The largest token endpoint answer read. */
+const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+
+class TokenResponseTooLarge extends Error {}
+
+async function readAtMost(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
+  if (stream === null) return new Uint8Array()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length
+    if (size > limit) {
+      await stream.cancel().catch(() => {})
+      throw new TokenResponseTooLarge(`the token endpoint's answer is over ${limit} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size)
+}
+
 /** expires_in when the token endpoint gives none. */
 const DEFAULT_LIFETIME_S = 300
 
@@ -48,10 +68,14 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     try {
       const response = await oauth.clientCredentialsGrantRequest(as, client, clientAuth, parameters, {
         // undici's fetch through the upstream's own dispatcher; it never follows redirects.
-        [oauth.customFetch]: (url, init) => {
-          const call = fetch(url, { ...(init as Parameters<typeof fetch>[1]), dispatcher, redirect: 'manual' })
-          void call.then((r) => (status = r.status)).catch(() => {})
-          return call as unknown as Promise<Response>
+        [oauth.customFetch]: async (url, init) => {
+          const response = await fetch(url, { ...(init as Parameters<typeof fetch>[1]), dispatcher, redirect: 'manual' })
+          status = response.status
+          // A token answer is a few hundred bytes: a token endpoint gone wrong
+          // must not fill the process's memory, which oauth4webapi's
+          // response.json() would let it.
+          const body = await readAtMost(response.body, MAX_TOKEN_RESPONSE_BYTES)
+          return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers as unknown as Headers })
         },
         [oauth.allowInsecureRequests]: as.token_endpoint!.startsWith('http:'),
         signal: AbortSignal.timeout(timeoutMs),
@@ -96,6 +120,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
  * request's form (the client secret) nor a token.
  */
 function describeTokenError(err: unknown, status: number | undefined): string {
+  if (err instanceof TokenResponseTooLarge) return err.message
   if (err instanceof oauth.ResponseBodyError) {
     const code = typeof err.error === 'string' ? `: ${err.error.replace(/[^\w.-]/g, '').slice(0, 60)}` : ''
     return `the token endpoint answered ${err.status}${code}`
