@@ -39,8 +39,17 @@ export const CONNECT_TIMEOUT_MS = 10_000
  * that HTTPS_PROXY / HTTP_PROXY name, except for the hosts of NO_PROXY
  * (undici's EnvHttpProxyAgent reads them, in either case).
  */
-export function createDefaultDispatcher(): Dispatcher {
-  return new EnvHttpProxyAgent({ ...AGENT_OPTIONS, connect: { timeout: CONNECT_TIMEOUT_MS } })
+export function createDefaultDispatcher(env: NodeJS.ProcessEnv = process.env): Dispatcher {
+  const options = { ...AGENT_OPTIONS, connect: { timeout: CONNECT_TIMEOUT_MS } }
+  return proxiesInEnvironment(env) ? new EnvHttpProxyAgent(options) : new Agent(options)
+}
+
+/**
+ * Whether the environment names a proxy. Without one, EnvHttpProxyAgent
+ * would only add a URL parse per request: a plain Agent does the same.
+ */
+export function proxiesInEnvironment(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => (env[name] ?? '') !== '')
 }
 
 /**
@@ -112,6 +121,7 @@ function createDispatcher(connection: UpstreamConnection): Dispatcher {
       // The target's TLS settings apply inside the tunnel (requestTls), not to the proxy.
       return new ProxyAgent({ ...common, uri: connection.proxy.url, requestTls: connect, proxyTls: { timeout: CONNECT_TIMEOUT_MS } })
     case 'environment':
+      if (!proxiesInEnvironment()) return new Agent({ ...common, connect })
       return new EnvHttpProxyAgent({ ...common, connect, requestTls: connect } as ConstructorParameters<typeof EnvHttpProxyAgent>[0])
   }
 }
