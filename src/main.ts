@@ -120,7 +120,10 @@ async function main(): Promise<number> {
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
-  if (dev) watch = watchFiles(reloader.files(), () => void reloader!.reload('file change'))
+  // WATCH (on by default with --dev) reloads when the content of a config
+  // file really changes; outside --dev it also polls, for what no event says.
+  const watching = settings.watch ?? dev
+  if (watching) watch = watchFiles(reloader.files(), () => void reloader!.reload('file change'), { pollMs: settings.watchPollMs ?? (dev ? 0 : 5000) })
   // SIGHUP reloads in every mode; close-with-grace is told to leave it alone.
   process.on('SIGHUP', () => void reloader!.reload('SIGHUP'))
 
@@ -174,7 +177,7 @@ async function main(): Promise<number> {
       max_connections: listening.maxConnections,
       fd_limit: listening.descriptorLimit,
     },
-    `serving ${registry.steps.size} steps from ${settings.stepsFile}${dev ? ', reloading on save' : ''}`,
+    `serving ${registry.steps.size} steps from ${settings.stepsFile}${watching ? ', reloading on save' : ''}`,
   )
   if (dev) void reportStepTests(settings.stepsFile, app.log)
   return 0

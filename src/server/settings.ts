@@ -15,6 +15,10 @@ export interface Settings {
   readonly logLevel: LogLevel
   /** Most bytes of log lines waiting to be written to stdout; past it, new lines are dropped. */
   readonly logBufferBytes: number
+  /** WATCH: follow the config files and reload when their content changes; undefined = the mode's default (on with --dev). */
+  readonly watch: boolean | undefined
+  /** WATCH_POLL_MS: also compare the files' content this often (0 = never); undefined = the mode's default. */
+  readonly watchPollMs: number | undefined
   readonly production: boolean
   readonly metrics: boolean
   readonly bodyLimit: number
@@ -71,6 +75,8 @@ export const ENVIRONMENT = [
   'OVERLOAD_RETRY_AFTER_S',
   'ADMIN_PORT',
   'ADMIN_HOST',
+  'WATCH',
+  'WATCH_POLL_MS',
   // Read by undici's EnvHttpProxyAgent, not here: listed for the README's table.
   'HTTPS_PROXY',
   'HTTP_PROXY',
@@ -105,6 +111,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     // 64 KiB holds the longest lines (a failed reload's errors); 16 MiB is a few
     // seconds of lines at full load, minutes at ordinary loads.
     logBufferBytes: read.integer('LOG_BUFFER_BYTES', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    watch: rawOf(env, 'WATCH') === undefined ? undefined : read.oneOf('WATCH', ['on', 'off'] as const, 'off') === 'on',
+    watchPollMs: read.optionalInteger('WATCH_POLL_MS', 0, 3_600_000),
     production,
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),
