@@ -150,6 +150,8 @@ async function startServer(name = 'hostile-server') {
     LOG_LEVEL: 'info',
     SIGNATURE_KEY: KEY,
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    // The same hostile payload is sent again on purpose: each must run, not be answered from the replay cache.
+    REPLAY_TTL_S: '0',
     // The overload guard keeps its defaults: "no 503s for other requests" must hold with them.
   }
   const child = spawn(process.execPath, [join(ROOT, 'dist/main.js')], { cwd: ROOT, env, stdio: ['ignore', log, log] })

@@ -203,6 +203,8 @@ async function main() {
     HOST: '127.0.0.1',
     STEPS_FILE: join(BENCH, 'steps.yaml'),
     LOG_LEVEL: 'info',
+    // Every request of a run is the same payload: measure runs, not the replay cache's answers.
+    REPLAY_TTL_S: '0',
     // Measure the server, not its overload guard.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     MAX_EVENT_LOOP_UTILIZATION: '0',

@@ -22,6 +22,8 @@ import { runStepTestsOf } from './step-tests/run-file.js'
 import { packageVersion } from './package-files.js'
 import { createDefaultDispatcher, createPools } from './upstream/pools.js'
 import { createUpstream } from './upstream/undici-upstream.js'
+import { createMemoryReplayStore } from './replay/memory.js'
+import { createRedisReplayStore } from './replay/redis.js'
 
 const read = (path: string) => readFile(path, 'utf8')
 
@@ -82,6 +84,23 @@ async function main(): Promise<number> {
     onTokenRequest: (upstream, ok) => metrics.tokenRequest(upstream, ok),
     onQueue: (upstream, waiting) => metrics.upstreamQueue(upstream, waiting),
   })
+  // The replay cache: the same payload, as signed, answers once within REPLAY_TTL_S.
+  // In memory by default (per process); on Redis, shared by every worker and
+  // replica, failing open when Redis is down or slow.
+  const replay =
+    settings.replayTtlMs === 0
+      ? undefined
+      : settings.redisUrl !== undefined
+        ? createRedisReplayStore({
+            url: settings.redisUrl,
+            ttlMs: settings.replayTtlMs,
+            timeoutMs: settings.redisTimeoutMs,
+            onError: (message) => {
+              metrics.replayStoreError()
+              app.log.warn(message)
+            },
+          })
+        : createMemoryReplayStore({ ttlMs: settings.replayTtlMs, maxBytes: settings.replayCacheMaxBytes })
   const shutdown = new AbortController()
   // The app reads the config through the reloader, and the reloader logs
   // through the app: the app is built first and looks the reloader up late.
@@ -94,6 +113,7 @@ async function main(): Promise<number> {
     upstream: createUpstream({ dispatcher, runtimeFor: pools.runtimeFor, onAttempt: (step, { outcome, seconds, upstream }) => metrics.upstreamAttempt(step, upstream, outcome, seconds) }),
     shutdownSignal: shutdown.signal,
     metrics,
+    replay,
     overload: settings.overload,
     limits: settings,
     ready: () => ready,
@@ -152,7 +172,7 @@ async function main(): Promise<number> {
         })
       }
       await admin?.close()
-      await Promise.all([dispatcher.close(), pools.close()])
+      await Promise.all([dispatcher.close(), pools.close(), replay?.close()])
       await closeEvaluatorPool()
       app.log.info('stopped')
       // Every line is out before close-with-grace exits.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { finishAnswer } from './answer.js'
 import { canonicalJsonBytes } from './canonical-json.js'
 import { RequestError, SIGNATURE_ERROR } from './errors.js'
@@ -5,6 +6,7 @@ import type { StepRuntime } from './http-step.js'
 import { scanJson, type JsonKind, type Span } from './json-scan.js'
 import { isPlainObject, type Payload, type StepResult } from './protocol.js'
 import type { Registry } from './registry.js'
+import type { ReplayStore } from './replay.js'
 import { runStep } from './run-step.js'
 import { isSignatureFormat, type Verifier } from './signature.js'
 
@@ -22,6 +24,16 @@ export type HookOutcome =
       readonly result: StepResult
       /** `result`, serialized: the body sent. */
       readonly body: string
+    }
+  | {
+      /** The answer of an earlier run of the same payload (`waited`: of a run in progress when it arrived). */
+      readonly kind: 'replayed'
+      readonly status: 200
+      readonly payload: Payload
+      readonly keyIndex: number
+      readonly exitCode: string
+      readonly body: string
+      readonly waited: boolean
     }
 
 function reject(status: 400 | 404, reason: Rejection, error: string, payload?: Payload): HookOutcome {
@@ -72,7 +84,7 @@ export function hookBodyOf(value: unknown, maxDepth = 1000): HookBody {
  * anything that depends on the config, so an unsigned caller learns nothing
  * about which steps exist.
  */
-export async function handleHook(body: HookBody, registry: Registry, verify: Verifier, runtime: StepRuntime): Promise<HookOutcome> {
+export async function handleHook(body: HookBody, registry: Registry, verify: Verifier, runtime: StepRuntime, replay?: ReplayStore): Promise<HookOutcome> {
   if (body.top !== 'object') return reject(400, 'malformed', RequestError.bodyNotObject)
   if (body.payload?.kind !== 'object') return reject(400, 'malformed', RequestError.payloadNotObject)
   const signature = body.signature?.kind === 'string' ? (JSON.parse(slice(body.text, body.signature.span)) as string) : undefined
@@ -84,8 +96,9 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
   // JSON.stringify would write it, as the seed server does, but without
   // parsing it: nothing is parsed before the signature is known to be right.
   const raw = slice(body.text, body.payload.span)
+  let signed: string | Buffer = raw
   let keyIndex = verify(raw, signature)
-  if (keyIndex < 0 && !body.asStringified) keyIndex = verify(canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw)), signature)
+  if (keyIndex < 0 && !body.asStringified) keyIndex = verify((signed = canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw))), signature)
   if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
   const payload = JSON.parse(raw) as Record<string, unknown>
 
@@ -98,9 +111,30 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
   const step = registry.steps.get(stepName)
   if (step === undefined) return reject(404, 'unknown_step', RequestError.unknownStep(stepName), verified)
 
-  const run = await runStep(step, verified, runtime, registry.secrets)
-  const answer = finishAnswer(run, runtime.limits, registry.secrets)
-  return { kind: 'ran', status: 200, payload: verified, keyIndex, result: answer.result, body: answer.body }
+  if (replay === undefined) return ranOutcome(await runOnce(step, verified, runtime, registry), verified, keyIndex)
+
+  // The same payload, as signed, is the same request, whichever key signed it.
+  const claim = await replay.claim(createHash('sha256').update(signed).digest('hex'))
+  if (claim.kind === 'answered') {
+    return { kind: 'replayed', status: 200, payload: verified, keyIndex, exitCode: claim.answer.exitCode, body: claim.answer.body, waited: claim.waited }
+  }
+  let answer: ReturnType<typeof finishAnswer> | undefined
+  try {
+    answer = await runOnce(step, verified, runtime, registry)
+  } finally {
+    // A cancelled run (the caller went away, a shutdown past its grace) has no answer to give again.
+    if (answer === undefined || runtime.cancelled?.() === true) claim.abandon()
+    else claim.complete({ body: answer.body, exitCode: answer.result.exit_code })
+  }
+  return ranOutcome(answer, verified, keyIndex)
+}
+
+async function runOnce(step: NonNullable<ReturnType<Registry['steps']['get']>>, payload: Payload, runtime: StepRuntime, registry: Registry): Promise<ReturnType<typeof finishAnswer>> {
+  return finishAnswer(await runStep(step, payload, runtime, registry.secrets), runtime.limits, registry.secrets)
+}
+
+function ranOutcome(answer: ReturnType<typeof finishAnswer>, payload: Payload, keyIndex: number): HookOutcome {
+  return { kind: 'ran', status: 200, payload, keyIndex, result: answer.result, body: answer.body }
 }
 
 function slice(text: string, span: Span): string {

@@ -16,6 +16,8 @@ export interface StepRuntime {
   readonly limits: CoreLimits
   /** Told of what a step survived but an operator should know about, for the log. */
   readonly warn?: ((step: string, message: string) => void) | undefined
+  /** Whether the run was cancelled (its answer is then not one to replay). */
+  readonly cancelled?: (() => boolean) | undefined
 }
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])

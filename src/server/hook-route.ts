@@ -5,6 +5,7 @@ import { handleHook, type HookBody, type HookOutcome } from '../core/hook.js'
 import type { StepRuntime } from '../core/http-step.js'
 import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
+import type { ReplayStore } from '../core/replay.js'
 import type { Upstream } from '../core/upstream.js'
 import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
@@ -22,6 +23,8 @@ export interface HookRouteOptions {
   readonly overload: Settings['overload']
   readonly inFlight: InFlight
   readonly limits: CoreLimits
+  /** The replay cache (REPLAY_TTL_S > 0), or undefined when it is off. */
+  readonly replay?: ReplayStore | undefined
 }
 
 /**
@@ -62,11 +65,13 @@ export function hookRoute(options: HookRouteOptions) {
     scope.post('/hook', async (request, reply) => {
       options.inFlight.begin()
       try {
-        const outcome = await handleHook(request.body as HookBody, options.config.current(), options.verify, runtimeFor(reply.raw, request.log))
+        const outcome = await handleHook(request.body as HookBody, options.config.current(), options.verify, runtimeFor(reply.raw, request.log), options.replay)
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
         if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
+        // Not this request's own run: the first run's answer, byte for byte, and a header that says so.
+        if (outcome.kind === 'replayed') reply.header('x-step-runner-replay', 'true')
         // Serialized by the core, checked and measured before it was logged.
         return reply.code(200).type('application/json; charset=utf-8').send(outcome.body)
       } finally {
@@ -100,6 +105,10 @@ class HookRuntime implements StepRuntime {
     this.log.warn({ step_name: step }, message)
   }
 
+  cancelled(): boolean {
+    return this.#controller?.signal.aborted === true
+  }
+
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       const controller = (this.#controller = new AbortController())
@@ -118,6 +127,7 @@ class HookRuntime implements StepRuntime {
 function report(request: FastifyRequest, reply: FastifyReply, outcome: HookOutcome, metrics: Metrics): void {
   const seconds = reply.elapsedTime / 1000
   if (outcome.kind === 'ran') metrics.stepRan(outcome.payload.context.step_name, outcome.result.exit_code, seconds)
+  else if (outcome.kind === 'replayed') metrics.replayed(outcome.payload.context.step_name, outcome.waited)
   else metrics.rejected(outcome.reason)
   if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return
   const context = outcome.payload?.context
@@ -127,6 +137,11 @@ function report(request: FastifyRequest, reply: FastifyReply, outcome: HookOutco
     request.log.info(
       { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex },
       'step answered',
+    )
+  } else if (outcome.kind === 'replayed') {
+    request.log.info(
+      { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.exitCode, status: 200, duration_ms, key_index: outcome.keyIndex, replay: outcome.waited ? 'waited' : 'cached' },
+      'step answered again',
     )
   } else {
     request.log.info(

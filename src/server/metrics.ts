@@ -7,6 +7,10 @@ export interface Metrics {
   stepRan(step: string, exitCode: string, seconds: number): void
   rejected(reason: Rejection): void
   upstreamAttempt(step: string, upstream: string, outcome: number | string, seconds: number): void
+  /** A request got an earlier run's answer: from the cache, or by waiting for a run in progress. */
+  replayed(step: string, waited: boolean): void
+  /** The replay store (Redis) failed or was slow: the step ran without it. */
+  replayStoreError(): void
   /** A token request of an upstream's OAuth2 ended. */
   tokenRequest(upstream: string, ok: boolean): void
   /** The calls waiting under an upstream's max_concurrency. */
@@ -32,6 +36,8 @@ const NO_METRICS: Metrics = {
   upstreamAttempt: () => {},
   tokenRequest: () => {},
   upstreamQueue: () => {},
+  replayed: () => {},
+  replayStoreError: () => {},
   reloaded: () => {},
   logLineDropped: () => {},
   render: () => undefined,
@@ -51,6 +57,10 @@ export function createMetrics(enabled: boolean): Metrics {
   })
   const upstreamDuration = new Histogram({ name: 'upstream_duration_seconds', help: 'Time of one outbound HTTP attempt, by step and upstream.', labelNames: ['step', 'upstream'] as const, registers: [registry] })
   const queueWaiting = new Gauge({ name: 'upstream_queue_waiting', help: "Calls waiting for a place under an upstream's max_concurrency.", labelNames: ['upstream'] as const, registers: [registry] })
+  const replays = new Counter({ name: 'replays_total', help: 'Requests answered from the replay cache (a payload answered within REPLAY_TTL_S), by step.', labelNames: ['step'] as const, registers: [registry] })
+  const replayWaits = new Counter({ name: 'replay_waits_total', help: 'Duplicate requests that waited for the run of the same payload in progress, and got its answer, by step.', labelNames: ['step'] as const, registers: [registry] })
+  const replayStoreErrors = new Counter({ name: 'replay_store_errors_total', help: 'Requests that ran without the replay store because it failed or was slow (REDIS_TIMEOUT_MS).', registers: [registry] })
+  replayStoreErrors.inc(0)
   const tokenRequests = new Counter({ name: 'oauth_token_requests_total', help: 'OAuth2 token requests, by upstream and outcome (ok, failed).', labelNames: ['upstream', 'outcome'] as const, registers: [registry] })
   const signatureFailures = new Counter({ name: 'signature_failures_total', help: 'Requests refused for a missing or wrong signature.', registers: [registry] })
   const rejections = new Counter({ name: 'hook_rejections_total', help: 'Requests to /hook answered with a 4xx before any step ran, by reason (malformed, signature, unknown_step).', labelNames: ['reason'] as const, registers: [registry] })
@@ -93,6 +103,13 @@ export function createMetrics(enabled: boolean): Metrics {
     upstreamAttempt(step, upstream, outcome, seconds) {
       upstreamRequests.inc({ step, upstream, status: String(outcome) })
       upstreamDuration.observe({ step, upstream }, seconds)
+    },
+    replayed(step, waited) {
+      if (waited) replayWaits.inc({ step })
+      else replays.inc({ step })
+    },
+    replayStoreError() {
+      replayStoreErrors.inc()
     },
     tokenRequest(upstream, ok) {
       tokenRequests.inc({ upstream, outcome: ok ? 'ok' : 'failed' })

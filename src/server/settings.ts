@@ -19,6 +19,14 @@ export interface Settings {
   readonly watch: boolean | undefined
   /** WATCH_POLL_MS: also compare the files' content this often (0 = never); undefined = the mode's default. */
   readonly watchPollMs: number | undefined
+  /** REPLAY_TTL_S in ms: how long an answer is given again to the same payload (0: no replay cache). */
+  readonly replayTtlMs: number
+  /** REPLAY_CACHE_MAX_BYTES: the in-memory replay cache's bound. */
+  readonly replayCacheMaxBytes: number
+  /** REDIS_URL: the replay store shared by every worker and replica, instead of memory. */
+  readonly redisUrl: string | undefined
+  /** REDIS_TIMEOUT_MS: the longest a request waits for Redis before it runs without it. */
+  readonly redisTimeoutMs: number
   readonly production: boolean
   readonly metrics: boolean
   readonly bodyLimit: number
@@ -77,6 +85,10 @@ export const ENVIRONMENT = [
   'ADMIN_HOST',
   'WATCH',
   'WATCH_POLL_MS',
+  'REPLAY_TTL_S',
+  'REPLAY_CACHE_MAX_BYTES',
+  'REDIS_URL',
+  'REDIS_TIMEOUT_MS',
   // Read by undici's EnvHttpProxyAgent, not here: listed for the README's table.
   'HTTPS_PROXY',
   'HTTP_PROXY',
@@ -113,6 +125,10 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     logBufferBytes: read.integer('LOG_BUFFER_BYTES', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     watch: rawOf(env, 'WATCH') === undefined ? undefined : read.oneOf('WATCH', ['on', 'off'] as const, 'off') === 'on',
     watchPollMs: read.optionalInteger('WATCH_POLL_MS', 0, 3_600_000),
+    replayTtlMs: read.integer('REPLAY_TTL_S', 600, 0, 7 * 24 * 3600) * 1000,
+    replayCacheMaxBytes: read.integer('REPLAY_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+    redisUrl: rawOf(env, 'REDIS_URL'),
+    redisTimeoutMs: read.integer('REDIS_TIMEOUT_MS', 1000, 1, 60_000),
     production,
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),

@@ -103,6 +103,9 @@ function spawnServer(options: StartOptions) {
     STEPS_FILE: options.stepsFile ?? join(ROOT, 'steps.yaml'),
     SIGNATURE_KEY: TEST_KEY,
     LOG_LEVEL: 'info',
+    // Most tests send the same payload again on purpose and expect it to run
+    // again: the replay cache is off unless a test turns it on (its tests do).
+    REPLAY_TTL_S: '0',
   }
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete env[k]
