@@ -74,6 +74,8 @@ const scenarios = [
  */
 const WITHOUT_LOG = 'step-runner, LOG_LEVEL=warn'
 const WITHOUT_LOG_SCENARIOS = ['static step', 'transform step']
+/** step-runner with WORKERS=2, on both cores, on the same scenarios. */
+const WITH_WORKERS = 'step-runner, WORKERS=2 (both cores)'
 /** The engine's own measurements (bench/engine.mjs): always, unless --only names something else. */
 const measureEngine = values.only === undefined || values.only === 'engine'
 
@@ -215,6 +217,9 @@ async function main() {
     await start('seed', process.execPath, [join(BENCH, 'seed.mjs')], common, 0),
     // What the per-request log line costs, in every run: the same server without it.
     Object.assign(await start(WITHOUT_LOG, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, LOG_LEVEL: 'warn' }, 0), { only: WITHOUT_LOG_SCENARIOS }),
+    // Both cores: on this 2-core machine the load generator shares them, so
+    // this measures what a second worker adds when a core is half taken.
+    Object.assign(await start(WITH_WORKERS, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, WORKERS: '2' }, '0,1'), { only: WITHOUT_LOG_SCENARIOS }),
   ]
   const serves = (server, scenario) => server.only === undefined || server.only.includes(scenario.name)
   for (const scenario of scenarios) for (const server of servers) if (serves(server, scenario)) await check(server.url, scenario)
@@ -318,6 +323,7 @@ function report(runs, refused, engine) {
     const seed = of('seed')
     const direct = of('direct call')
     const withoutLog = of(WITHOUT_LOG)
+    const workers = of(WITH_WORKERS)
     // A ratio is taken within each round, then the median over rounds: the
     // machine drifts between rounds (by a third on a busy host), and servers
     // measured back to back in one round share its conditions.
@@ -331,11 +337,12 @@ function report(runs, refused, engine) {
       seed,
       ...(direct ? { 'direct call': direct } : {}),
       ...(withoutLog ? { [WITHOUT_LOG]: withoutLog, without_log_vs_ceiling: ratio(WITHOUT_LOG, 'ceiling') } : {}),
+      ...(workers ? { [WITH_WORKERS]: workers, workers_vs_one: ratio(WITH_WORKERS, 'step-runner') } : {}),
       vs_ceiling: ratio('step-runner', 'ceiling'),
       vs_seed: ratio('step-runner', 'seed'),
     }
-    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG
-    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}) })) {
+    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG || name === WITH_WORKERS
+    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}), ...(workers ? { [WITH_WORKERS]: workers } : {}) })) {
       rows.push([
         name === 'step-runner' ? scenario.name : '',
         name,
@@ -387,6 +394,11 @@ function report(runs, refused, engine) {
     target('unsigned 1 MB body, worst case, as JSON.stringify writes it', worst(false).toFixed(1), '<= 10 ms', worst(false) <= 10, ' ms')
     if (refused.some((r) => r.reformatted)) target('unsigned 1 MB body, worst case, reformatted', worst(true).toFixed(1), '<= 10 ms', worst(true) <= 10, ' ms')
     summary['unsigned 1 MB bodies'] = refused
+  }
+
+  const withWorkers = Object.entries(summary).filter(([, v]) => v && v.workers_vs_one !== undefined)
+  if (withWorkers.length > 0) {
+    table += `\n\nWORKERS=2 against one process (requests/s, same round): ${withWorkers.map(([name, v]) => `${name} ${v.workers_vs_one.toFixed(2)}x`).join(', ')}. The two workers run on both cores, and so does autocannon: on this 2-core machine the load generator takes about half a core from them, so this is what a second worker adds when a core is shared, not what a machine with a core per worker gets.`
   }
 
   if (engine !== undefined) {

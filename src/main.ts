@@ -24,6 +24,9 @@ import { createDefaultDispatcher, createPools } from './upstream/pools.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 import { createMemoryReplayStore } from './replay/memory.js'
 import { createRedisReplayStore } from './replay/redis.js'
+import cluster from 'node:cluster'
+import { runPrimary } from './cluster/primary.js'
+import { joinCluster } from './cluster/worker-link.js'
 
 const read = (path: string) => readFile(path, 'utf8')
 
@@ -57,9 +60,23 @@ async function main(): Promise<number> {
       `step-runner: no SIGNATURE_KEY set: using the development key ${devKey.key} (${devKey.created ? 'new, ' : ''}saved in ${DEV_KEY_FILE}, where npm run send finds it). Set SIGNATURE_KEY to the orchestrator's key for real use.\n`,
     )
   }
+  // WORKERS > 1: this process is the primary, and the workers (forked from
+  // this same script) serve. The config was checked first, so that a broken
+  // file stops the start here, once, rather than in every worker. --dev keeps
+  // one process: its watcher and its step-test reports are one developer's.
+  if (cluster.isPrimary && settings.workers > 1) {
+    if (dev) process.stderr.write(`step-runner: WORKERS=${settings.workers} is ignored with --dev: one process serves\n`)
+    else {
+      // A development key is made once, here, and handed to the workers;
+      // SIGNATURE_KEY or SIGNATURE_KEY_FILE they read as this process did.
+      if (settings.signatureKeys === undefined) process.env['SIGNATURE_KEY'] = keys.join(',')
+      return runPrimary({ workers: settings.workers, watchdogMs: settings.watchdogMs, shutdownTimeoutMs: settings.shutdownTimeoutMs, logLevel: settings.logLevel })
+    }
+  }
   const redactor = createRedactor(keys)
   redactor.setConfigSecrets(initial.load.registry.secretValues)
   const metrics = createMetrics(settings.metrics)
+  const link = joinCluster(metrics.registry)
   let ready = false
 
   // Outside --dev, log lines go to stdout through a bounded buffer, written
@@ -118,6 +135,7 @@ async function main(): Promise<number> {
     limits: settings,
     ready: () => ready,
     admin: settings.admin !== undefined,
+    cluster: link,
     logger: {
       level: settings.logLevel,
       // Node attaches the raw bytes of a malformed request to its error
@@ -137,6 +155,7 @@ async function main(): Promise<number> {
     metrics.reloaded(ok)
     redactor.setConfigSecrets(reloader!.current().secretValues)
     pools.retain(reloader!.current().connections)
+    link?.configLoaded(reloader!.current().hash, reloader!.current().loadedAt)
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
   })
@@ -154,7 +173,10 @@ async function main(): Promise<number> {
   let listening: Listening | undefined
   closeWithGrace(
     // The last resort, should anything hang: SHUTDOWN_TIMEOUT_MS + 1 s is the promise.
-    { delay: settings.shutdownTimeoutMs + 1_000, skip: ['SIGHUP'], logger: { error: (m: unknown) => app.log.error(m) } },
+    // A cluster worker leaves SIGINT (a terminal's Ctrl-C reaches the whole
+    // process group) to the primary, which stops every worker with SIGTERM:
+    // two signals would cut the drain short.
+    { delay: settings.shutdownTimeoutMs + 1_000, skip: link === undefined ? ['SIGHUP'] : ['SIGHUP', 'SIGINT'], logger: { error: (m: unknown) => app.log.error(m) } },
     async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'unexpected error: shutting down')
       ready = false
@@ -180,11 +202,15 @@ async function main(): Promise<number> {
     },
   )
 
-  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready }, app.log)
+  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready, cluster: link }, app.log)
   const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
   listening = await listen(app, settings)
   memoryUsageSurvivesEmfile(listening.outOfDescriptors)
   ready = true
+  if (link !== undefined) {
+    process.on('SIGINT', () => {})
+    link.configLoaded(reloader.current().hash, reloader.current().loadedAt)
+  }
   const registry = reloader.current()
   app.log.info(
     {

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { hookRoute, type HookRouteOptions } from './hook-route.js'
 import { acceptJsonBodies, answerClientError } from './json-body.js'
+import type { ClusterLink } from '../cluster/worker-link.js'
 import type { Metrics } from './metrics.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
@@ -15,6 +16,8 @@ export interface AppOptions extends HookRouteOptions {
   readonly ready: () => boolean
   /** Whether an admin port serves /metrics and the detailed /healthz: the main port then keeps neither. */
   readonly admin: boolean
+  /** With WORKERS > 1: every worker's config in /healthz, and /metrics summed over the workers. */
+  readonly cluster?: ClusterLink | undefined
 }
 
 /** The HTTP shell around the core: the webhook, health, readiness and, without an admin port, metrics. */
@@ -69,7 +72,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 }
 
 /** The admin port (ADMIN_PORT): /metrics and the detailed /healthz, and /readyz too. */
-export function buildAdminApp(options: Pick<AppOptions, 'config' | 'metrics' | 'ready'>, logger: FastifyBaseLogger): FastifyInstance {
+export function buildAdminApp(options: Pick<AppOptions, 'config' | 'metrics' | 'ready' | 'cluster'>, logger: FastifyBaseLogger): FastifyInstance {
   const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: (l) => l, return503OnClosing: true })
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]} on the admin port` }))
   healthRoutes(app, options)
@@ -78,7 +81,7 @@ export function buildAdminApp(options: Pick<AppOptions, 'config' | 'metrics' | '
 }
 
 /** The detailed /healthz (the config served, the last reload and its errors) and /metrics. */
-function healthRoutes(app: FastifyInstance, options: { readonly config: AppOptions['config']; readonly metrics: Metrics }): void {
+function healthRoutes(app: FastifyInstance, options: { readonly config: AppOptions['config']; readonly metrics: Metrics; readonly cluster?: ClusterLink | undefined }): void {
   app.get('/healthz', async () => {
     const registry = options.config.current()
     const last = options.config.lastReload()
@@ -90,11 +93,14 @@ function healthRoutes(app: FastifyInstance, options: { readonly config: AppOptio
         loaded_at: registry.loadedAt.toISOString(),
         last_reload: { ok: last.ok, at: last.at.toISOString(), errors: last.errors },
       },
+      // Every worker and the config it serves: a mixed state (a reload that
+      // failed in one worker) is visible from whichever worker answers.
+      ...(options.cluster !== undefined ? { workers: options.cluster.workers() } : {}),
     }
   })
   if (options.metrics.enabled) {
     app.get('/metrics', async (_request, reply) => {
-      const { contentType, body } = await options.metrics.render()!
+      const { contentType, body } = await (options.cluster?.metrics() ?? options.metrics.render()!)
       return reply.type(contentType).send(body)
     })
   }

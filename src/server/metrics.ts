@@ -4,6 +4,8 @@ import type { Rejection } from '../core/hook.js'
 /** What the server counts. Every label value comes from the config, never from a caller. */
 export interface Metrics {
   readonly enabled: boolean
+  /** prom-client's registry (for the cluster's aggregation), when metrics are on. */
+  readonly registry: Registry | undefined
   stepRan(step: string, exitCode: string, seconds: number): void
   rejected(reason: Rejection): void
   upstreamAttempt(step: string, upstream: string, outcome: number | string, seconds: number): void
@@ -31,6 +33,7 @@ const MAX_EXIT_CODES = 50
 
 const NO_METRICS: Metrics = {
   enabled: false,
+  registry: undefined,
   stepRan: () => {},
   rejected: () => {},
   upstreamAttempt: () => {},
@@ -85,6 +88,7 @@ export function createMetrics(enabled: boolean): Metrics {
   const durations = new Map<string, Histogram.Internal<'step'>>()
   return {
     enabled: true,
+    registry,
     stepRan(step, exitCode, seconds) {
       const label = exitLabel(exitCode)
       const key = `${step}\u0000${label}`

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { secretFileText } from '../config/interpolate.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 
@@ -27,6 +28,10 @@ export interface Settings {
   readonly redisUrl: string | undefined
   /** REDIS_TIMEOUT_MS: the longest a request waits for Redis before it runs without it. */
   readonly redisTimeoutMs: number
+  /** WORKERS: server processes (node's cluster) when more than 1; `auto` is os.availableParallelism(). */
+  readonly workers: number
+  /** WATCHDOG_MS: a worker whose event loop does not answer the primary for this long is killed and replaced. */
+  readonly watchdogMs: number
   readonly production: boolean
   readonly metrics: boolean
   readonly bodyLimit: number
@@ -83,6 +88,8 @@ export const ENVIRONMENT = [
   'OVERLOAD_RETRY_AFTER_S',
   'ADMIN_PORT',
   'ADMIN_HOST',
+  'WORKERS',
+  'WATCHDOG_MS',
   'WATCH',
   'WATCH_POLL_MS',
   'REPLAY_TTL_S',
@@ -129,6 +136,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     replayCacheMaxBytes: read.integer('REPLAY_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     redisUrl: rawOf(env, 'REDIS_URL'),
     redisTimeoutMs: read.integer('REDIS_TIMEOUT_MS', 1000, 1, 60_000),
+    workers: rawOf(env, 'WORKERS')?.toLowerCase() === 'auto' ? availableParallelism() : read.integer('WORKERS', 1, 1, 1024),
+    watchdogMs: read.integer('WATCHDOG_MS', 10_000, 100, 600_000),
     production,
     metrics,
     bodyLimit: read.integer('BODY_LIMIT', 1024 * 1024, 1, 1024 * 1024 * 1024),
