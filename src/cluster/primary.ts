@@ -10,6 +10,12 @@ export interface PrimaryOptions {
   readonly logLevel: string
 }
 
+/** Sends to a worker unless it is gone; a failure (it died meanwhile) is ignored: its 'exit' follows. */
+function send(worker: Worker, message: ToWorker): void {
+  if (!worker.isConnected()) return
+  worker.send(message, undefined, () => {})
+}
+
 /** A worker replaced this often within a minute is a crash loop: the primary gives up. */
 const MAX_RESTARTS_PER_MINUTE = 5
 /** Stragglers get this long past SHUTDOWN_TIMEOUT_MS before they are killed. */
@@ -42,11 +48,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     [...tracked.values()].map((t) => ({ pid: t.worker.process.pid!, ...(t.config !== undefined ? { config: t.config } : {}) }))
   const broadcast = () => {
     const message: ToWorker = { type: 'step-runner:workers', workers: statuses() }
-    for (const t of tracked.values()) if (t.worker.isConnected()) t.worker.send(message)
+    for (const t of tracked.values()) send(t.worker, message)
   }
 
   function fork(): void {
     const worker = cluster.fork()
+    // A worker that dies can still look connected for a moment: a send then
+    // fails (EPIPE), which must not take the primary down with it.
+    worker.on('error', () => {})
     // The watchdog starts once the worker listens: loading a big config is not a stuck loop.
     tracked.set(worker.id, { worker, lastPong: Number.POSITIVE_INFINITY, config: undefined })
     worker.once('listening', () => {
@@ -63,8 +72,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         broadcast()
       } else if (message.type === 'step-runner:metrics?') {
         aggregator.clusterMetrics().then(
-          (body) => worker.isConnected() && worker.send({ type: 'step-runner:metrics', id: message.id, ok: true, contentType: aggregator.contentType, body } satisfies ToWorker),
-          (err: Error) => worker.isConnected() && worker.send({ type: 'step-runner:metrics', id: message.id, ok: false, contentType: '', body: err.message } satisfies ToWorker),
+          (body) => send(worker, { type: 'step-runner:metrics', id: message.id, ok: true, contentType: aggregator.contentType, body }),
+          (err: Error) => send(worker, { type: 'step-runner:metrics', id: message.id, ok: false, contentType: '', body: err.message }),
         )
       }
     })
@@ -102,7 +111,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         t.worker.process.kill('SIGKILL')
         continue
       }
-      t.worker.send({ type: 'step-runner:ping' } satisfies ToWorker)
+      send(t.worker, { type: 'step-runner:ping' })
     }
   }, Math.max(50, Math.floor(options.watchdogMs / 5)))
 

@@ -29,7 +29,8 @@ export function joinCluster(registry: Registry | undefined): ClusterLink | undef
     AggregatorRegistry.setRegistries([registry])
   }
   const send = (message: ToPrimary) => {
-    if (process.connected) process.send!(message)
+    // With a callback, a failed send (the primary just died) is not an 'error' event that ends the worker.
+    if (process.connected) process.send!(message, undefined, {}, () => {})
   }
   let workers: readonly WorkerStatus[] = []
   let nextId = 0

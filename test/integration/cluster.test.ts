@@ -127,7 +127,7 @@ describe('WORKERS: a crash loop', () => {
         await new Promise((r) => setTimeout(r, 20))
       }
       expect(await server.stop()).toBe(1)
-      expect(server.output().stdout).toContain('workers keep dying')
+      expect(server.output().stdout, server.output().stderr).toContain('workers keep dying')
       expect(killed.size).toBeGreaterThan(5)
     } finally {
       await server.stop('SIGKILL')
