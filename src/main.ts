@@ -27,6 +27,7 @@ import { createRedisReplayStore } from './replay/redis.js'
 import cluster from 'node:cluster'
 import { runPrimary } from './cluster/primary.js'
 import { joinCluster } from './cluster/worker-link.js'
+import { startTracing } from './tracing/index.js'
 
 const read = (path: string) => readFile(path, 'utf8')
 
@@ -73,6 +74,8 @@ async function main(): Promise<number> {
       return runPrimary({ workers: settings.workers, watchdogMs: settings.watchdogMs, shutdownTimeoutMs: settings.shutdownTimeoutMs, logLevel: settings.logLevel })
     }
   }
+  // OpenTelemetry only when the environment asks for it: otherwise not even loaded.
+  const tracing = await startTracing(process.env, packageVersion)
   const redactor = createRedactor(keys)
   redactor.setConfigSecrets(initial.load.registry.secretValues)
   const metrics = createMetrics(settings.metrics)
@@ -131,6 +134,7 @@ async function main(): Promise<number> {
     shutdownSignal: shutdown.signal,
     metrics,
     replay,
+    tracing,
     overload: settings.overload,
     limits: settings,
     ready: () => ready,
@@ -142,6 +146,8 @@ async function main(): Promise<number> {
       // (rawPacket): body, signature and headers, as a byte array that no
       // text redactor would recognise. Never logged.
       serializers: { err: errorWithoutPacket },
+      // With tracing, each line logged inside a request's span names it.
+      ...(tracing !== undefined ? { mixin: () => tracing.logFields() } : {}),
       // Secrets never reach a log line: matched by value and by shape in the
       // finished line, wherever they turn up (a field, a message, an error).
       hooks: { streamWrite: (line: string) => redactor.apply(line) },
@@ -195,6 +201,7 @@ async function main(): Promise<number> {
       }
       await admin?.close()
       await Promise.all([dispatcher.close(), pools.close(), replay?.close()])
+      await tracing?.shutdown()
       await closeEvaluatorPool()
       app.log.info('stopped')
       // Every line is out before close-with-grace exits.

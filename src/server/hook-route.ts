@@ -7,6 +7,7 @@ import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
 import type { ReplayStore } from '../core/replay.js'
 import type { Upstream } from '../core/upstream.js'
+import type { HookSpanAttributes, Tracing } from '../tracing/index.js'
 import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
 import { decodeRequestBodies } from './request-encoding.js'
@@ -25,6 +26,8 @@ export interface HookRouteOptions {
   readonly limits: CoreLimits
   /** The replay cache (REPLAY_TTL_S > 0), or undefined when it is off. */
   readonly replay?: ReplayStore | undefined
+  /** OpenTelemetry, when configured: each request in a span of its own. */
+  readonly tracing?: Tracing | undefined
 }
 
 /**
@@ -62,13 +65,14 @@ export function hookRoute(options: HookRouteOptions) {
 
     decodeRequestBodies(scope)
 
-    scope.post('/hook', async (request, reply) => {
+    const handle = async (request: FastifyRequest, reply: FastifyReply, endSpan?: (attributes: HookSpanAttributes) => void) => {
       options.inFlight.begin()
       try {
         const outcome = await handleHook(request.body as HookBody, options.config.current(), options.verify, runtimeFor(reply.raw, request.log), options.replay)
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
+        if (endSpan !== undefined) endSpan(spanAttributes(outcome))
         if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
         // Not this request's own run: the first run's answer, byte for byte, and a header that says so.
         if (outcome.kind === 'replayed') reply.header('x-step-runner-replay', 'true')
@@ -77,7 +81,11 @@ export function hookRoute(options: HookRouteOptions) {
       } finally {
         options.inFlight.end()
       }
-    })
+    }
+    const { tracing } = options
+    // Without tracing, the handler as it is: nothing of OpenTelemetry on the way.
+    if (tracing === undefined) scope.post('/hook', (request, reply) => handle(request, reply))
+    else scope.post('/hook', (request, reply) => tracing.hook(request.headers, (end) => handle(request, reply, end)))
   }
 
   function runtimeFor(response: ServerResponse, log: FastifyBaseLogger): StepRuntime {
@@ -121,6 +129,18 @@ class HookRuntime implements StepRuntime {
       })
     }
     return this.#controller.signal
+  }
+}
+
+function spanAttributes(outcome: HookOutcome): HookSpanAttributes {
+  const context = outcome.payload?.context as Record<string, unknown> | undefined
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
+  return {
+    stepName: text(context?.['step_name']),
+    flowId: text(context?.['flow_id']),
+    requestId: text(context?.['request_id']),
+    exitCode: outcome.kind === 'ran' ? outcome.result.exit_code : outcome.kind === 'replayed' ? outcome.exitCode : undefined,
+    status: outcome.status,
   }
 }
 
