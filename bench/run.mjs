@@ -74,6 +74,8 @@ const scenarios = [
  */
 const WITHOUT_LOG = 'step-runner, LOG_LEVEL=warn'
 const WITHOUT_LOG_SCENARIOS = ['static step', 'transform step']
+/** step-runner with traces exported (OTLP/HTTP JSON to the bench's upstream, which answers 200): what tracing costs when on. */
+const WITH_TRACING = 'step-runner, tracing on'
 /** step-runner with WORKERS=2, on both cores, on the same scenarios. */
 const WITH_WORKERS = 'step-runner, WORKERS=2 (both cores)'
 /** The engine's own measurements (bench/engine.mjs): always, unless --only names something else. */
@@ -219,6 +221,10 @@ async function main() {
     Object.assign(await start(WITHOUT_LOG, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, LOG_LEVEL: 'warn' }, 0), { only: WITHOUT_LOG_SCENARIOS }),
     // Both cores: on this 2-core machine the load generator shares them, so
     // this measures what a second worker adds when a core is half taken.
+    Object.assign(
+      await start(WITH_TRACING, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, OTEL_EXPORTER_OTLP_ENDPOINT: upstream.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, 0),
+      { only: WITHOUT_LOG_SCENARIOS },
+    ),
     Object.assign(await start(WITH_WORKERS, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, WORKERS: '2' }, '0,1'), { only: WITHOUT_LOG_SCENARIOS }),
   ]
   const serves = (server, scenario) => server.only === undefined || server.only.includes(scenario.name)
@@ -324,6 +330,7 @@ function report(runs, refused, engine) {
     const direct = of('direct call')
     const withoutLog = of(WITHOUT_LOG)
     const workers = of(WITH_WORKERS)
+    const traced = of(WITH_TRACING)
     // A ratio is taken within each round, then the median over rounds: the
     // machine drifts between rounds (by a third on a busy host), and servers
     // measured back to back in one round share its conditions.
@@ -338,11 +345,12 @@ function report(runs, refused, engine) {
       ...(direct ? { 'direct call': direct } : {}),
       ...(withoutLog ? { [WITHOUT_LOG]: withoutLog, without_log_vs_ceiling: ratio(WITHOUT_LOG, 'ceiling') } : {}),
       ...(workers ? { [WITH_WORKERS]: workers, workers_vs_one: ratio(WITH_WORKERS, 'step-runner') } : {}),
+      ...(traced ? { [WITH_TRACING]: traced, tracing_vs_off: ratio(WITH_TRACING, 'step-runner') } : {}),
       vs_ceiling: ratio('step-runner', 'ceiling'),
       vs_seed: ratio('step-runner', 'seed'),
     }
-    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG || name === WITH_WORKERS
-    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}), ...(workers ? { [WITH_WORKERS]: workers } : {}) })) {
+    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG || name === WITH_WORKERS || name === WITH_TRACING
+    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}), ...(traced ? { [WITH_TRACING]: traced } : {}), ...(workers ? { [WITH_WORKERS]: workers } : {}) })) {
       rows.push([
         name === 'step-runner' ? scenario.name : '',
         name,
@@ -396,6 +404,10 @@ function report(runs, refused, engine) {
     summary['unsigned 1 MB bodies'] = refused
   }
 
+  const withTracing = Object.entries(summary).filter(([, v]) => v && v.tracing_vs_off !== undefined)
+  if (withTracing.length > 0) {
+    table += `\n\nTracing on (a span per request and its export, OTLP/HTTP JSON) against the default, off (requests/s, same round): ${withTracing.map(([name, v]) => `${name} ${v.tracing_vs_off.toFixed(2)}x`).join(', ')}. Off, the SDK is not loaded: the default rows are the cost of tracing off.`
+  }
   const withWorkers = Object.entries(summary).filter(([, v]) => v && v.workers_vs_one !== undefined)
   if (withWorkers.length > 0) {
     table += `\n\nWORKERS=2 against one process (requests/s, same round): ${withWorkers.map(([name, v]) => `${name} ${v.workers_vs_one.toFixed(2)}x`).join(', ')}. The two workers run on both cores, and so does autocannon: on this 2-core machine the load generator takes about half a core from them, so this is what a second worker adds when a core is shared, not what a machine with a core per worker gets.`

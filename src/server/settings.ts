@@ -96,7 +96,10 @@ export const ENVIRONMENT = [
   'REPLAY_CACHE_MAX_BYTES',
   'REDIS_URL',
   'REDIS_TIMEOUT_MS',
-  // Read by undici's EnvHttpProxyAgent, not here: listed for the README's table.
+  // Read by OpenTelemetry's SDK, and by undici's EnvHttpProxyAgent, not
+  // here: listed for the README's table.
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_TRACES_EXPORTER',
   'HTTPS_PROXY',
   'HTTP_PROXY',
   'NO_PROXY',
