@@ -23,7 +23,6 @@ import { packageVersion } from './package-files.js'
 import { createDefaultDispatcher, createPools } from './upstream/pools.js'
 import { createUpstream } from './upstream/undici-upstream.js'
 import { createMemoryReplayStore } from './replay/memory.js'
-import { createRedisReplayStore } from './replay/redis.js'
 import cluster from 'node:cluster'
 import { runPrimary } from './cluster/primary.js'
 import { joinCluster } from './cluster/worker-link.js'
@@ -111,7 +110,8 @@ async function main(): Promise<number> {
     settings.replayTtlMs === 0
       ? undefined
       : settings.redisUrl !== undefined
-        ? createRedisReplayStore({
+        ? // The Redis client is loaded only when used: it takes about 0.2 s to import.
+          (await import('./replay/redis.js')).createRedisReplayStore({
             url: settings.redisUrl,
             ttlMs: settings.replayTtlMs,
             timeoutMs: settings.redisTimeoutMs,

@@ -5,7 +5,7 @@ import { RequestError, SIGNATURE_ERROR } from './errors.js'
 import type { StepRuntime } from './http-step.js'
 import { scanJson, type JsonKind, type Span } from './json-scan.js'
 import { isPlainObject, type Payload, type StepResult } from './protocol.js'
-import type { Registry } from './registry.js'
+import type { CompiledStep, Registry } from './registry.js'
 import type { ReplayStore } from './replay.js'
 import { runStep } from './run-step.js'
 import { isSignatureFormat, type Verifier } from './signature.js'
@@ -129,7 +129,7 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
   return ranOutcome(answer, verified, keyIndex)
 }
 
-async function runOnce(step: NonNullable<ReturnType<Registry['steps']['get']>>, payload: Payload, runtime: StepRuntime, registry: Registry): Promise<ReturnType<typeof finishAnswer>> {
+async function runOnce(step: CompiledStep, payload: Payload, runtime: StepRuntime, registry: Registry): Promise<ReturnType<typeof finishAnswer>> {
   return finishAnswer(await runStep(step, payload, runtime, registry.secrets), runtime.limits, registry.secrets)
 }
 
