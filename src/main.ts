@@ -46,10 +46,16 @@ async function main(): Promise<number> {
   for (const d of checked.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
   if (!checked.ok || !checked.load.ok) {
     const count = checked.diagnostics.filter((d) => d.severity === 'error').length
-    process.stderr.write(`step-runner: not started: ${count} error${count === 1 ? '' : 's'} in ${settings.stepsFile}\n`)
-    return 1
+    const problems = `${count} error${count === 1 ? '' : 's'} in ${settings.stepsFile}`
+    // npm start refuses a broken config; npm run dev keeps running, so that
+    // the edit loop goes on: /hook answers 503 until a save fixes it.
+    if (!dev) {
+      process.stderr.write(`step-runner: not started: ${problems}\n`)
+      return 1
+    }
+    process.stderr.write(`step-runner: serving no steps until ${settings.stepsFile} is fixed (${problems}): /hook answers 503 meanwhile\n`)
   }
-  const initial = { ...checked, load: checked.load }
+  const initial = checked
 
   let keys = settings.signatureKeys
   if (keys === undefined) {
@@ -76,7 +82,7 @@ async function main(): Promise<number> {
   // OpenTelemetry only when the environment asks for it: otherwise not even loaded.
   const tracing = await startTracing(process.env, packageVersion)
   const redactor = createRedactor(keys)
-  redactor.setConfigSecrets(initial.load.registry.secretValues)
+  redactor.setConfigSecrets(initial.load.ok ? initial.load.registry.secretValues : [])
   const metrics = createMetrics(settings.metrics)
   const link = joinCluster(metrics.registry)
   let ready = false
@@ -137,7 +143,8 @@ async function main(): Promise<number> {
     tracing,
     overload: settings.overload,
     limits: settings,
-    ready: () => ready,
+    // Not ready while no config is served (npm run dev on a broken file).
+    ready: () => ready && reloader?.current().unavailable !== true,
     admin: settings.admin !== undefined,
     cluster: link,
     logger: {
@@ -209,7 +216,7 @@ async function main(): Promise<number> {
     },
   )
 
-  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready, cluster: link }, app.log)
+  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready && reloader?.current().unavailable !== true, cluster: link }, app.log)
   const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
   listening = await listen(app, settings)
   memoryUsageSurvivesEmfile(listening.outOfDescriptors)

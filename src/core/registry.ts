@@ -139,6 +139,16 @@ export interface Registry {
   readonly secretValues: readonly string[]
   /** Replaces those secrets by "[redacted]" in answers and in what upstreams send back. */
   readonly secrets: Scrubber
+  /**
+   * No config could be loaded: `npm run dev` started on a broken steps file.
+   * Such a registry has no steps; /hook answers 503 until a save loads one.
+   */
+  readonly unavailable?: true
+}
+
+/** What `npm run dev` serves before its first valid load: nothing, and it says so. */
+export function unavailableRegistry(files: readonly string[], secrets: Scrubber, at: Date): Registry {
+  return Object.freeze({ hash: '', loadedAt: at, steps: new Map(), fingerprints: new Map(), files, connections: [], secretValues: [], secrets, unavailable: true as const })
 }
 
 /** What a new config changes, step by step. */

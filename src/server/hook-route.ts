@@ -15,7 +15,7 @@ import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
 export interface HookRouteOptions {
-  readonly config: Pick<Reloader, 'current'>
+  readonly config: Pick<Reloader, 'current' | 'lastReload'>
   readonly verify: Verifier
   readonly upstream: Upstream
   /** Aborted when a shutdown stops waiting: cancels the outbound calls still running. */
@@ -66,9 +66,16 @@ export function hookRoute(options: HookRouteOptions) {
     decodeRequestBodies(scope)
 
     const handle = async (request: FastifyRequest, reply: FastifyReply, endSpan?: (attributes: HookSpanAttributes) => void) => {
+      const registry = options.config.current()
+      // npm run dev started on a broken file: nothing to serve until a save loads one.
+      if (registry.unavailable) {
+        return reply
+          .code(503)
+          .send({ error: 'no valid config is loaded yet: fix the steps file and save it (npm run dev reloads it)', errors: options.config.lastReload().errors })
+      }
       options.inFlight.begin()
       try {
-        const outcome = await handleHook(request.body as HookBody, options.config.current(), options.verify, runtimeFor(reply.raw, request.log), options.replay)
+        const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log), options.replay)
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)

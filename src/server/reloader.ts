@@ -2,7 +2,8 @@ import { resolve } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CheckResult } from '../config/check.js'
 import { formatDiagnostic } from '../config/diagnostics.js'
-import { diffRegistries, type Registry } from '../core/registry.js'
+import { diffRegistries, unavailableRegistry, type Registry } from '../core/registry.js'
+import { createScrubber } from '../core/secrets.js'
 
 export interface ReloadStatus {
   readonly ok: boolean
@@ -26,13 +27,16 @@ export interface Reloader {
  * all: a failed reload keeps the old config serving and says why.
  */
 export function createReloader(
-  initial: CheckResult & { load: { ok: true } },
+  initial: CheckResult,
   check: () => Promise<CheckResult>,
   log: FastifyBaseLogger,
   onReload: (ok: boolean) => void = () => {},
 ): Reloader {
-  let current = initial.load.registry
-  let status: ReloadStatus = { ok: true, at: current.loadedAt, errors: [] }
+  // A failed first load (npm run dev only: npm start refuses to start) serves
+  // nothing until a reload succeeds.
+  const loaded = initial.ok && initial.load.ok
+  let current = initial.ok && initial.load.ok ? initial.load.registry : unavailableRegistry(initial.load.ok ? initial.load.registry.files : initial.load.files, createScrubber([], ''), new Date())
+  let status: ReloadStatus = loaded ? { ok: true, at: current.loadedAt, errors: [] } : { ok: false, at: current.loadedAt, errors: errorLines(initial) }
   let attempted = watchable(initial)
   let queue: Promise<void> = Promise.resolve()
   let queued = false
@@ -56,12 +60,12 @@ export function createReloader(
         `config reloaded (${reason}): ${next.steps.size} steps, ${what || 'no step changed'}, in ${ms} ms`,
       )
     } else {
-      const errors = result.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)
+      const errors = errorLines(result)
       status = { ok: false, at: new Date(), errors }
       onReload(false)
       log.error(
         { reload: 'failed', reason, config: current.hash, steps: current.steps.size, duration_ms: ms, errors },
-        `config reload failed (${reason}): ${errors[0] ?? 'unknown error'}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; still serving the previous config (${current.steps.size} steps)`,
+        `config reload failed (${reason}): ${errors[0] ?? 'unknown error'}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; ${current.unavailable ? 'no config is served yet: /hook answers 503' : `still serving the previous config (${current.steps.size} steps)`}`,
       )
     }
   }
@@ -82,6 +86,10 @@ export function createReloader(
       return queue
     },
   }
+}
+
+function errorLines(result: CheckResult): string[] {
+  return result.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)
 }
 
 function watchable(result: CheckResult): string[] {
