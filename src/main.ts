@@ -141,6 +141,7 @@ async function main(): Promise<number> {
     metrics,
     replay,
     tracing,
+    checkAnswers: dev,
     overload: settings.overload,
     limits: settings,
     // Not ready while no config is served (npm run dev on a broken file).

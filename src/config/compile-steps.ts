@@ -5,6 +5,7 @@ import type { CompiledStep, StepAction } from '../core/registry.js'
 import { compileHttp, type HttpContext } from './compile-http.js'
 import { compileUpstreams, type CompiledUpstream } from './compile-upstreams.js'
 import type { SecretFiles } from './interpolate.js'
+import { checkShapes, type ExpressionToCheck, type ShapeContext } from './shape-lint.js'
 import type { Diagnostic } from './diagnostics.js'
 import type { InputSchemas } from './input-schemas.js'
 import { findHyphenatedNames } from './hyphenated-names.js'
@@ -23,6 +24,8 @@ export interface CompileContext {
   /** The `upstreams` that passed the format check, and every upstream name written (valid or not). */
   readonly upstreams: Readonly<Record<string, Partial<NonNullable<StepsFile['upstreams']>[string]>>>
   readonly upstreamNames: readonly string[]
+  /** `external_steps`: steps served elsewhere that expressions may read from dependencies_context. */
+  readonly externalSteps: readonly string[]
   readonly userAgent: string
   /** Every step name the file defines, valid or not: what a hyphenated name in an expression may mean. */
   readonly stepNames: ReadonlySet<string>
@@ -60,10 +63,20 @@ export async function compileSteps(
     diagnostics,
     expression,
   }
+  const toCheck: (ExpressionToCheck & { readonly step: string })[] = []
+  const dataSchemas = new Map<string, unknown>()
   for (const [name, step] of Object.entries(definitions)) {
-    const compiled = await compileStep(name, step, ['steps', name], ctx, http, diagnostics)
+    const compiled = await compileStep(name, step, ['steps', name], ctx, http, diagnostics, toCheck, dataSchemas)
     if (compiled !== undefined) steps.set(name, compiled)
   }
+  // The shapes, once every step's data_schema is known: a step reads the ones before and after it alike.
+  const shapes: ShapeContext = {
+    source: ctx.source,
+    stepNames: ctx.stepNames,
+    external: new Set(ctx.externalSteps),
+    dataSchema: (step) => dataSchemas.get(step) as boolean | Record<string, unknown> | undefined,
+  }
+  for (const expression of toCheck) diagnostics.push(...checkShapes(expression, shapes))
   for (const name of ctx.upstreamNames) {
     if (!usedUpstreams.has(name)) {
       diagnostics.push(diagnosticAt(ctx.source, ['upstreams', name], 'key', `upstream '${name}' is not used by any step (http.upstream: ${name})`, 'upstream-unused', 'warning'))
@@ -72,7 +85,16 @@ export async function compileSteps(
   return { steps, upstreams, diagnostics }
 }
 
-async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: CompileContext, shared: HttpContext, diagnostics: Diagnostic[]): Promise<CompiledStep | undefined> {
+async function compileStep(
+  name: string,
+  step: PartialStep,
+  at: NodePath,
+  ctx: CompileContext,
+  shared: HttpContext,
+  diagnostics: Diagnostic[],
+  toCheck: (ExpressionToCheck & { readonly step: string })[],
+  dataSchemas: Map<string, unknown>,
+): Promise<CompiledStep | undefined> {
   const before = diagnostics.length
   // Every expression of the step runs within its limits: the file's defaults, overridden key by key.
   const limits = expressionLimits(step.limits, expressionLimits(ctx.defaults?.limits, DEFAULT_EXPRESSION_LIMITS))
@@ -85,6 +107,14 @@ async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: C
   }
   // A schema that did not compile has no validator: the step must not run without one.
   const inputFailed = step.input !== undefined && validate === undefined
+  let dataSchema: CompiledStep['dataSchema']
+  if (step.data_schema !== undefined) {
+    const result = await ctx.schemas.compile(step.data_schema, [...at, 'data_schema'])
+    diagnostics.push(...result.diagnostics)
+    dataSchema = result.validate
+    if (dataSchema !== undefined) dataSchemas.set(name, dataSchema.schema)
+  }
+  const dataSchemaFailed = step.data_schema !== undefined && dataSchema === undefined
   const transform = step.transform === undefined ? undefined : http.expression(step.transform, [...at, 'transform'])
   // Checked even without http (a format error then), since its syntax is a problem of its own.
   const output = step.output === undefined ? undefined : http.expression(step.output, [...at, 'output'])
@@ -96,8 +126,21 @@ async function compileStep(name: string, step: PartialStep, at: NodePath, ctx: C
   } else if (step.exit_code !== undefined) {
     action = { kind: 'static', exitCode: step.exit_code }
   }
-  if (action === undefined || inputFailed || ctx.hasFormatErrorAt(at) || diagnostics.slice(before).some((d) => d.severity === 'error')) return undefined
-  return { name, validate, transform, action }
+
+  // The expressions whose paths the shape lint checks, with the step's input schema.
+  const inputSchema = validate?.schema as boolean | Record<string, unknown> | undefined
+  const check = (text: string | undefined, expression: Expression | undefined, key: NodePath, rootIsDependencies: boolean) => {
+    if (text !== undefined && expression !== undefined) toCheck.push({ step: name, text, ast: expression.ast(), at: [...at, ...key], inputSchema, rootIsDependencies })
+  }
+  check(step.transform, transform, ['transform'], true)
+  check(step.output, output, ['output'], false)
+  if (action?.kind === 'http') {
+    check(step.http?.params, action.params, ['http', 'params'], true)
+    check(step.http?.query, action.query, ['http', 'query'], true)
+  }
+
+  if (action === undefined || inputFailed || dataSchemaFailed || ctx.hasFormatErrorAt(at) || diagnostics.slice(before).some((d) => d.severity === 'error')) return undefined
+  return { name, validate, dataSchema, transform, action }
 }
 
 /**

@@ -21,6 +21,7 @@ export type Rule =
   | 'jsonata-syntax'
   | 'regex-unsupported'
   | 'hyphenated-name'
+  | 'shape'
   | 'schema-file'
   | 'schema-invalid'
   | 'env-missing'

@@ -94,6 +94,7 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
     files: secretFiles,
     upstreams: file.upstreams ?? {},
     upstreamNames,
+    externalSteps: file.external_steps ?? [],
     allowMissingEnv: options.allowMissingEnv ?? false,
     defaults: file.defaults,
     userAgent: `step-runner/${packageVersion}`,
@@ -129,7 +130,8 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
 function fingerprintSteps(steps: StepsFile['steps'], schemaTexts: readonly string[]): ReadonlyMap<string, string> {
   const fingerprints = new Map<string, string>()
   for (const [name, step] of Object.entries(steps)) {
-    const readsFiles = step.input !== undefined && (typeof step.input === 'string' || JSON.stringify(step.input).includes('"$ref"'))
+    const readsFile = (schema: unknown) => schema !== undefined && (typeof schema === 'string' || JSON.stringify(schema).includes('"$ref"'))
+    const readsFiles = readsFile(step.input) || readsFile(step.data_schema)
     fingerprints.set(name, hashConfig([JSON.stringify(step), ...(readsFiles ? schemaTexts : [])]))
   }
   return fingerprints

@@ -41,6 +41,18 @@ export type InputSchema =
       [k: string]: unknown;
     }
   | boolean;
+/**
+ * The JSON Schema of the `data` this step answers with `exit_code: "success"` (other exit codes are not checked): inline, or the path of a .json/.yaml schema file relative to the steps file. `test-steps` checks every such answer against it, `npm run dev` warns when an answer does not match, and lint checks the paths that other steps' expressions read from this step's data (`this_step.data.<path>`).
+ *
+ * This interface was referenced by `StepsFile`'s JSON-Schema
+ * via the `definition` "data_schema".
+ */
+export type DataSchema =
+  | string
+  | {
+      [k: string]: unknown;
+    }
+  | boolean;
 
 /**
  * A step-runner steps file: the steps that the orchestrator's webhook calls, by name.
@@ -70,6 +82,10 @@ export interface StepsFile {
   upstreams?: {
     [k: string]: Upstream;
   };
+  /**
+   * Steps served elsewhere (by another server of the orchestrator) whose answers the expressions read from `dependencies_context`: lint does not report their names as unknown.
+   */
+  external_steps?: string[];
   /**
    * The steps, by name. A key is the `context.step_name` that the orchestrator sends.
    */
@@ -272,6 +288,7 @@ export interface Step2 {
    * HTTP steps: a JSONata expression over `{ "status", "headers", "body" }` of the response (`$data` and `$context` bound as in `transform`) that must yield `{ "exit_code", "data"? }`. Without it, a 2xx answers `success` with the body as data, anything else `failure` with `data.error.code = "upstream_status"`.
    */
   output?: string;
+  data_schema?: DataSchema;
   limits?: Limits;
 }
 /**

@@ -32,9 +32,10 @@ export type FormatCheck =
 export interface PartialStepsFile {
   readonly defaults?: StepsFile['defaults']
   readonly upstreams?: Readonly<Record<string, Partial<NonNullable<StepsFile['upstreams']>[string]>>>
+  readonly external_steps?: StepsFile['external_steps']
   readonly steps?: Readonly<Record<string, PartialStep>>
 }
-export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output' | 'limits'> & { readonly http?: PartialHttpCall }
+export type PartialStep = Pick<Step, 'description' | 'input' | 'transform' | 'exit_code' | 'output' | 'limits' | 'data_schema'> & { readonly http?: PartialHttpCall }
 export type PartialHttpCall = Omit<HttpCall, 'url'> & { readonly url?: string }
 
 /** Checks a parsed steps file against schemas/steps.schema.json; every error points at its YAML node. */

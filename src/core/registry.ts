@@ -116,6 +116,8 @@ export type StepAction = StaticAction | HttpAction
 export interface CompiledStep {
   readonly name: string
   readonly validate: ValidateFunction | undefined
+  /** `data_schema`: what a success answer's data must match (checked by step tests and in npm run dev). */
+  readonly dataSchema: ValidateFunction | undefined
   readonly transform: Expression | undefined
   readonly action: StepAction
 }

@@ -6,6 +6,8 @@ import type { StepRuntime } from '../core/http-step.js'
 import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
 import type { ReplayStore } from '../core/replay.js'
+import type { Registry } from '../core/registry.js'
+import { describeSchemaErrors } from '../step-tests/run-tests.js'
 import type { Upstream } from '../core/upstream.js'
 import type { HookSpanAttributes, Tracing } from '../tracing/index.js'
 import type { InFlight } from './in-flight.js'
@@ -28,6 +30,8 @@ export interface HookRouteOptions {
   readonly replay?: ReplayStore | undefined
   /** OpenTelemetry, when configured: each request in a span of its own. */
   readonly tracing?: Tracing | undefined
+  /** npm run dev: warn when a success answer's data does not match its step's data_schema. */
+  readonly checkAnswers?: boolean | undefined
 }
 
 /**
@@ -79,6 +83,7 @@ export function hookRoute(options: HookRouteOptions) {
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
+        if (options.checkAnswers === true && outcome.kind === 'ran') checkAnswer(registry, outcome, request.log)
         if (endSpan !== undefined) endSpan(spanAttributes(outcome))
         if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
         // Not this request's own run: the first run's answer, byte for byte, and a header that says so.
@@ -137,6 +142,14 @@ class HookRuntime implements StepRuntime {
     }
     return this.#controller.signal
   }
+}
+
+/** In npm run dev: a success answer whose data does not match the step's data_schema is logged. */
+function checkAnswer(registry: Registry, outcome: HookOutcome & { kind: 'ran' }, log: FastifyBaseLogger): void {
+  const name = outcome.payload.context.step_name
+  const schema = registry.steps.get(name)?.dataSchema
+  if (schema === undefined || outcome.result.exit_code !== 'success' || schema(outcome.result.data ?? null)) return
+  log.warn({ step_name: name, request_id: outcome.payload.context.request_id, errors: describeSchemaErrors(schema.errors) }, `the answer of ${name} does not match its data_schema`)
 }
 
 function spanAttributes(outcome: HookOutcome): HookSpanAttributes {

@@ -1,4 +1,5 @@
 import { AssertionError, deepStrictEqual } from 'node:assert'
+import type { ValidateFunction } from 'ajv'
 import { MockAgent, type Dispatcher } from 'undici'
 import type { Payload } from '../core/protocol.js'
 import type { Registry, UpstreamConnection } from '../core/registry.js'
@@ -99,6 +100,10 @@ async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
     if (actual.exit_code !== test.expect.exit_code) {
       problems.push(`exit_code: expected ${JSON.stringify(test.expect.exit_code)}, got ${JSON.stringify(actual.exit_code)}${actual.exit_code === 'failure' ? `\ndata: ${JSON.stringify(actual.data)}` : ''}`)
     }
+    // Every success answer is held to the step's data_schema, whatever the test expects.
+    if (step.dataSchema !== undefined && actual.exit_code === 'success' && !step.dataSchema(actual.data ?? null)) {
+      problems.push(`data does not match the step's data_schema: ${describeSchemaErrors(step.dataSchema.errors)}\ndata: ${JSON.stringify(actual.data ?? null)}`)
+    }
     if ('data' in test.expect) {
       const diff = difference(actual.data, test.expect.data)
       if (diff !== undefined) problems.push(`data differs:\n${diff}`)
@@ -168,6 +173,11 @@ function compareRequests(sent: readonly SentRequest[], expected: readonly Expect
     }
   })
   return problems
+}
+
+/** ajv's errors as `data.path: message`, the way the README and lint write paths. */
+export function describeSchemaErrors(errors: ValidateFunction['errors']): string {
+  return (errors ?? []).map((e) => `data${e.instancePath.replaceAll('/', '.')} ${e.message ?? 'is invalid'}`).join('; ')
 }
 
 /** Node's own deep-equality diff (+ actual, - expected), or undefined when equal. */

@@ -47,3 +47,20 @@ describe('npm run dev on a steps file that is broken at start', () => {
     expect(result.stderr).toContain('not started: 1 error')
   })
 })
+
+describe('npm run dev and data_schema', () => {
+  it("warns when a success answer's data does not match its step's data_schema", async () => {
+    const dir = tempDir('step-runner-dev-schema-')
+    const steps = join(dir, 'steps.yaml')
+    writeFileSync(steps, 'version: 1\nsteps:\n  total:\n    transform: \'{ "total": $string($data.n) }\'\n    exit_code: success\n    data_schema: { type: object, properties: { total: { type: number } } }\n')
+    const server = await startServer({ stepsFile: steps, args: ['--dev'], cwd: dir })
+    try {
+      // The answer itself is unchanged: the warning is for the developer.
+      expect((await callStep(server, 'total', { data: { n: 12 } })).body).toEqual({ exit_code: 'success', data: { total: '12' } })
+      await eventually(async () => server.output().stdout, (out) => out.includes('the answer of total does not match its data_schema'))
+      expect(server.output().stdout).toContain('data.total must be number')
+    } finally {
+      await server.stop()
+    }
+  })
+})
