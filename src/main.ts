@@ -27,6 +27,7 @@ import cluster from 'node:cluster'
 import { runPrimary } from './cluster/primary.js'
 import { joinCluster } from './cluster/worker-link.js'
 import { startTracing } from './tracing/index.js'
+import { createRunStore } from './server/dev-runs.js'
 
 const read = (path: string) => readFile(path, 'utf8')
 
@@ -142,6 +143,7 @@ async function main(): Promise<number> {
     replay,
     tracing,
     checkAnswers: dev,
+    runs: dev ? createRunStore() : undefined,
     overload: settings.overload,
     limits: settings,
     // Not ready while no config is served (npm run dev on a broken file).

@@ -6,13 +6,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { formatTrace, type PrintableTrace } from './format-trace.js'
 import { runCli } from './run-cli.js'
 import { request } from 'undici'
 import { sign } from '../core/signature.js'
 import { DEV_KEY_FILE, readDevelopmentKey } from '../server/dev-key.js'
 import { signatureKeysOf } from '../server/settings.js'
 
-const USAGE = `usage: npm run send -- <step_name> [--data JSON] [--deps JSON] [--context JSON] [--url URL]
+const USAGE = `usage: npm run send -- <step_name> [--data JSON] [--deps JSON] [--context JSON] [--url URL] [--trace]
 
   --data JSON      payload.data (left out when not given)
   --deps JSON      payload.context.dependencies_context (default {})
@@ -20,6 +21,7 @@ const USAGE = `usage: npm run send -- <step_name> [--data JSON] [--deps JSON] [-
                    defaults flow_id manual_flow, flow_name manual, a random request_id mqr_<32 hex>
                    and triggered_by {step_name: manual, step_execution_id: ste_<32 hex>}
   --url URL        where the server listens (default http://127.0.0.1:$PORT/hook, PORT defaulting to 3000)
+  --trace          then print the run's trace, stage by stage (the server must run with npm run dev)
 
 The key is the first of SIGNATURE_KEY's comma-separated keys, trimmed as the server
 trims them, else the development key that the server saved in ${DEV_KEY_FILE}.`
@@ -32,6 +34,7 @@ async function main(): Promise<number> {
       deps: { type: 'string' },
       context: { type: 'string' },
       url: { type: 'string' },
+      trace: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -77,7 +80,23 @@ async function main(): Promise<number> {
     // not JSON: show it as it came
   }
   process.stdout.write(`HTTP ${response.statusCode}\n${shown}\n`)
-  return response.statusCode >= 200 && response.statusCode < 300 ? 0 : 1
+  const ok = response.statusCode >= 200 && response.statusCode < 300
+  if (values.trace) {
+    // The run's trace, by its request id, from the same server's /dev/runs.
+    const traceUrl = new URL(`/dev/runs/${encodeURIComponent(String(context.request_id))}`, url)
+    const traced = await request(traceUrl, { method: 'GET' })
+    const body = await traced.body.text()
+    if (traced.statusCode !== 200) {
+      process.stderr.write(
+        traced.statusCode === 404 && !body.includes('request_id')
+          ? 'send: no trace: the server keeps traces only with npm run dev\n'
+          : `send: no trace of this run (${traced.statusCode}): ${body}\n`,
+      )
+      return 1
+    }
+    process.stdout.write('\n' + formatTrace(JSON.parse(body) as PrintableTrace, process.stdout.isTTY === true))
+  }
+  return ok ? 0 : 1
 }
 
 function json(flag: string, text: string): unknown {

@@ -69,7 +69,9 @@ export function checkShapes(expression: ExpressionToCheck, ctx: ShapeContext): D
     const step = first.value
     if (!ctx.stepNames.has(step)) {
       if (ctx.external.has(step)) return
-      const hint = didYouMean(step, ctx.stepNames) || (ctx.stepNames.size > 0 ? '' : '')
+      // `fetch-customer.data` read as `fetch - customer.data`: the hyphenated-name check says it better.
+      if ([...ctx.stepNames, ...ctx.external].some((name) => name.includes('-') && name.split('-').includes(step))) return
+      const hint = didYouMean(step, ctx.stepNames)
       report(first, `'${step}' is not a step of this file, so dependencies_context has nothing under it${hint}; list steps served elsewhere in external_steps`, 'warning')
       return
     }

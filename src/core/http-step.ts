@@ -6,6 +6,7 @@ import type { CoreLimits } from './limits.js'
 import { isPlainObject, type Payload } from './protocol.js'
 import type { BodyKind, HttpAction, HttpMethod, UrlTemplate } from './registry.js'
 import type { Scrubber } from './secrets.js'
+import { since, traceBody, type TraceRecorder } from './trace.js'
 import type { OutboundRequest, Upstream, UpstreamResponse } from './upstream.js'
 
 /** What a step needs from outside the core to run. */
@@ -18,6 +19,8 @@ export interface StepRuntime {
   readonly warn?: ((step: string, message: string) => void) | undefined
   /** Whether the run was cancelled (its answer is then not one to replay). */
   readonly cancelled?: (() => boolean) | undefined
+  /** Records the run's stages (npm run dev, send --trace, test-steps --trace). */
+  readonly trace?: TraceRecorder | undefined
 }
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])
@@ -34,18 +37,47 @@ class StepFailure extends Error {
 
 /** Runs the call of an HTTP step, given the transform's result (the request body). */
 export async function runHttpStep(name: string, action: HttpAction, payload: Payload, body: unknown, runtime: StepRuntime, secrets: Scrubber): Promise<StepRun> {
+  const { trace } = runtime
   let request: OutboundRequest
+  let started = performance.now()
   try {
     const params = await evaluate(action.params, 'params', payload)
     const query = await evaluate(action.query, 'query', payload)
     request = buildRequest(name, action, payload, body, params, query)
   } catch (err) {
-    if (err instanceof StepFailure) return err.run
+    if (err instanceof StepFailure) {
+      trace?.stage('request', since(started), { error: (err.run.result.data as { error: unknown }).error })
+      return err.run
+    }
     throw err
   }
+  trace?.stage('request', since(started), { method: request.method, url: secrets.text(request.url), headers: traceHeaders(request.headers, secrets), body: traceBody(request.body) })
 
-  const outcome = await runtime.upstream.send(name, request, action.policy, runtime.signal)
-  const read = (response: UpstreamResponse) => readResponse(response, runtime, secrets, (message) => runtime.warn?.(name, message))
+  started = performance.now()
+  const outcome = await runtime.upstream.send(
+    name,
+    request,
+    action.policy,
+    runtime.signal,
+    trace === undefined
+      ? undefined
+      : (attempt) =>
+          trace.stage('attempt', attempt.durationMs, {
+            attempt: attempt.n,
+            method: request.method,
+            url: secrets.text(request.url),
+            ...(attempt.status !== undefined ? { status: attempt.status } : { reason: attempt.reason }),
+            ...(attempt.backoffMs !== undefined ? { backoff_ms: Math.round(attempt.backoffMs) } : {}),
+          }),
+  )
+  const read = (response: UpstreamResponse) => {
+    const seen = readResponse(response, runtime, secrets, (message) => runtime.warn?.(name, message))
+    if (trace !== undefined) {
+      if (seen.ok) trace.stage('response', 0, { status: seen.status, headers: seen.headers, body: traceBody(seen.body) })
+      else trace.stage('response', 0, { status: response.status, error: seen.message })
+    }
+    return seen
+  }
   if (!outcome.ok) {
     const details: Record<string, unknown> = { reason: outcome.reason, ...(outcome.status !== undefined ? { status: outcome.status } : {}), attempts: outcome.attempts }
     if (outcome.response !== undefined) {
@@ -58,7 +90,25 @@ export async function runHttpStep(name: string, action: HttpAction, payload: Pay
   }
   const seen = read(outcome.response)
   if (!seen.ok) return stageFailure('upstream', seen.message, { status: outcome.response.status })
-  return mapResponse(action.output, seen, payload, runtime.limits)
+  if (action.output === undefined || trace === undefined) return mapResponse(action.output, seen, payload, runtime.limits)
+  started = performance.now()
+  const mapped = await mapResponse(action.output, seen, payload, runtime.limits)
+  trace.stage('output', since(started), mapped.stage === 'output' && mapped.result.exit_code === 'failure' && isOutputFailure(mapped) ? { error: (mapped.result.data as { error: unknown }).error } : { result: traceBody(mapped.result) })
+  return mapped
+}
+
+function isOutputFailure(run: StepRun): boolean {
+  const error = (run.result.data as { error?: { code?: unknown } } | undefined)?.error
+  return error?.code === 'output_failed'
+}
+
+/** Request headers for a trace: credentials and every secret of the config replaced. */
+function traceHeaders(headers: Readonly<Record<string, string>>, secrets: Scrubber): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    out[name] = name === 'authorization' || name === 'proxy-authorization' || name === 'cookie' || name === 'x-api-key' ? '[redacted]' : secrets.text(value)
+  }
+  return out
 }
 
 async function evaluate(expression: Expression | undefined, key: 'params' | 'query', payload: Payload): Promise<unknown> {

@@ -40,6 +40,19 @@ export type UpstreamOutcome =
  * The port through which the core calls the network. The shell implements it
  * with one shared undici dispatcher; step tests implement it with MockAgent.
  */
+/** One attempt as a trace shows it. */
+export interface AttemptObservation {
+  /** 1 for the first attempt. */
+  readonly n: number
+  readonly durationMs: number
+  /** The response's status, or else why there was none. */
+  readonly status?: number
+  readonly reason?: UpstreamFailure
+  /** The wait before the next attempt, when there is one. */
+  readonly backoffMs?: number
+}
+
 export interface Upstream {
-  send(step: string, request: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined): Promise<UpstreamOutcome>
+  /** `observe` is told of each attempt as it ends (for traces). */
+  send(step: string, request: OutboundRequest, policy: CallPolicy, signal: AbortSignal | undefined, observe?: (attempt: AttemptObservation) => void): Promise<UpstreamOutcome>
 }

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { hookRoute, type HookRouteOptions } from './hook-route.js'
 import { acceptJsonBodies, answerClientError } from './json-body.js'
 import type { ClusterLink } from '../cluster/worker-link.js'
+import type { RunStore } from './dev-runs.js'
 import type { Metrics } from './metrics.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
@@ -68,7 +69,23 @@ export function buildApp(options: AppOptions): FastifyInstance {
   if (options.admin) app.get('/healthz', async () => ({ status: 'ok' }))
   else healthRoutes(app, options)
   app.get('/readyz', readiness(options.ready))
+  // npm run dev only: these routes do not exist otherwise (404).
+  if (options.runs !== undefined) devRunRoutes(app, options.runs)
   return app
+}
+
+/** The traces of the last runs: newest first (`?step=` filters), and one by its request id. */
+function devRunRoutes(app: FastifyInstance, runs: RunStore): void {
+  app.get('/dev/runs', async (request) => {
+    const step = (request.query as { step?: unknown }).step
+    return runs.list(typeof step === 'string' && step !== '' ? step : undefined)
+  })
+  app.get('/dev/runs/:request_id', async (request, reply) => {
+    const id = (request.params as { request_id: string }).request_id
+    const trace = runs.get(id)
+    if (trace === undefined) return reply.code(404).send({ error: `no run with request_id ${id} among the last ones kept` })
+    return trace
+  })
 }
 
 /** The admin port (ADMIN_PORT): /metrics and the detailed /healthz, and /readyz too. */

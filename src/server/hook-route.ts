@@ -7,6 +7,8 @@ import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
 import type { ReplayStore } from '../core/replay.js'
 import type { Registry } from '../core/registry.js'
+import { createTraceRecorder, type TraceRecorder, type TraceStage } from '../core/trace.js'
+import type { RunStore, RunTrace } from './dev-runs.js'
 import { describeSchemaErrors } from '../step-tests/run-tests.js'
 import type { Upstream } from '../core/upstream.js'
 import type { HookSpanAttributes, Tracing } from '../tracing/index.js'
@@ -32,6 +34,8 @@ export interface HookRouteOptions {
   readonly tracing?: Tracing | undefined
   /** npm run dev: warn when a success answer's data does not match its step's data_schema. */
   readonly checkAnswers?: boolean | undefined
+  /** npm run dev: the traces of the last runs, for /dev/runs. */
+  readonly runs?: RunStore | undefined
 }
 
 /**
@@ -79,7 +83,10 @@ export function hookRoute(options: HookRouteOptions) {
       }
       options.inFlight.begin()
       try {
-        const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log), options.replay)
+        const started = new Date()
+        const recorder = options.runs === undefined ? undefined : createTraceRecorder()
+        const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log, recorder), options.replay)
+        if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder.stages, started, registry))
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
@@ -100,8 +107,8 @@ export function hookRoute(options: HookRouteOptions) {
     else scope.post('/hook', (request, reply) => tracing.hook(request.headers, (end) => handle(request, reply, end)))
   }
 
-  function runtimeFor(response: ServerResponse, log: FastifyBaseLogger): StepRuntime {
-    return new HookRuntime(options.upstream, options.limits, response, running, options.shutdownSignal, log)
+  function runtimeFor(response: ServerResponse, log: FastifyBaseLogger, trace: TraceRecorder | undefined): StepRuntime {
+    return new HookRuntime(options.upstream, options.limits, response, running, options.shutdownSignal, log, trace)
   }
 }
 
@@ -119,6 +126,7 @@ class HookRuntime implements StepRuntime {
     private readonly running: Set<AbortController>,
     private readonly shutdown: AbortSignal,
     private readonly log: FastifyBaseLogger,
+    readonly trace: TraceRecorder | undefined,
   ) {}
 
   warn(step: string, message: string): void {
@@ -141,6 +149,21 @@ class HookRuntime implements StepRuntime {
       })
     }
     return this.#controller.signal
+  }
+}
+
+/** A run as /dev/runs shows it: the request with the config's secrets redacted, its stages, its answer. */
+function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: Date, registry: Registry): RunTrace {
+  const { context, data } = outcome.payload
+  const redacted = registry.secrets.value(structuredClone({ context, data })) as { context: unknown; data: unknown }
+  return {
+    request_id: typeof context.request_id === 'string' ? context.request_id : '',
+    step: context.step_name,
+    started_at: started.toISOString(),
+    duration_ms: Math.round((Date.now() - started.getTime()) * 1000) / 1000,
+    stages,
+    answer: outcome.result,
+    request: redacted,
   }
 }
 

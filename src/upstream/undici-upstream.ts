@@ -118,7 +118,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   }
 
   return {
-    async send(step, req, policy, signal): Promise<UpstreamOutcome> {
+    async send(step, req, policy, signal, observe): Promise<UpstreamOutcome> {
       const { maxAttempts, onStatus, onNetworkError } = policy.retry
       const runtime = req.upstream === undefined ? undefined : options.runtimeFor?.(req.upstream)
       const upstream = req.upstream?.name ?? '-'
@@ -128,11 +128,16 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       for (let n = 1; ; n++) {
         const started = performance.now()
         const result = await attempt(req, policy, signal, runtime)
-        options.onAttempt?.(step, {
-          outcome: result.kind === 'response' ? result.response.status : result.reason,
-          seconds: (performance.now() - started) / 1000,
-          upstream,
-        })
+        const seconds = (performance.now() - started) / 1000
+        options.onAttempt?.(step, { outcome: result.kind === 'response' ? result.response.status : result.reason, seconds, upstream })
+        // For a trace: each attempt as it ended, and the wait before the next when there is one.
+        const observed = (backoffMs?: number) =>
+          observe?.({
+            n,
+            durationMs: seconds * 1000,
+            ...(result.kind === 'response' ? { status: result.response.status } : { reason: result.reason }),
+            ...(backoffMs !== undefined ? { backoffMs } : {}),
+          })
 
         let delay: number
         if (result.kind === 'response') {
@@ -140,20 +145,24 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           if (status === 401 && result.token !== undefined && !renewedToken && runtime?.tokens !== undefined) {
             renewedToken = true
             runtime.tokens.invalidate(result.token)
+            observed(0)
             n--
             continue
           }
+          if (!onStatus.has(status) || maxAttempts === 1 || n === maxAttempts) observed()
           if (!onStatus.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
           if (n === maxAttempts) {
             return { ok: false, reason: 'status', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
           }
           delay = retryAfter(result.response, policy) ?? backoff(n, policy, random)
         } else {
+          if (result.reason === 'auth' || !result.retryable || !onNetworkError || maxAttempts === 1 || n === maxAttempts) observed()
           if (result.reason === 'auth') return { ok: false, reason: 'auth', message: result.message, attempts: n, ...(result.status !== undefined ? { status: result.status } : {}) }
           if (!result.retryable || !onNetworkError || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
           if (n === maxAttempts) return { ok: false, reason: result.reason, message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
           delay = backoff(n, policy, random)
         }
+        observed(delay)
         try {
           await wait(delay, signal)
         } catch {

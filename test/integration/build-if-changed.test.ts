@@ -9,7 +9,8 @@ import { tempDir } from '../helpers/temp.js'
 const run = promisify(execFile)
 
 describe('scripts/build-if-changed.mjs (what send, lint-steps, test-steps, start and dev run first)', () => {
-  it('builds a tree never built, then not again until a source changes', async () => {
+  // Two runs of tsc: seconds each, more on a loaded machine.
+  it('builds a tree never built, then not again until a source changes', { timeout: 120_000 }, async () => {
     const dir = tempDir('step-runner-build-')
     for (const entry of ['src', 'scripts', 'schemas', 'tsconfig.json', 'package.json', 'package-lock.json']) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true })
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))

@@ -86,7 +86,8 @@ describe('deploy/kubernetes against the code', () => {
 })
 
 describe('the image build (scripts/build-image.sh, what the Dockerfile runs)', () => {
-  it('builds a copy of the repo into dist/ and production node_modules that serve /healthz', async () => {
+  // npm ci and tsc: tens of seconds on a loaded machine.
+  it('builds a copy of the repo into dist/ and production node_modules that serve /healthz', { timeout: 240_000 }, async () => {
     const src = tempDir('step-runner-image-src-')
     for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'schemas', 'scripts', 'steps.yaml', 'steps.test.yaml']) cpSync(join(ROOT, entry), join(src, entry), { recursive: true })
     const out = join(tempDir('step-runner-image-'), 'app')

@@ -87,6 +87,15 @@ describe('npm run lint-steps', () => {
     expect(JSON.parse(result.stdout)).toEqual([
       { file: `${F}/hyphenated-name.yaml`, line: 10, col: 17, severity: 'error', rule: 'hyphenated-name', message: `steps.summarize.transform: ${why('fetch-customer', 'fetch minus customer', '`fetch-customer`.data.name')}` },
       { file: `${F}/hyphenated-name.yaml`, line: 11, col: 16, severity: 'error', rule: 'hyphenated-name', message: `steps.summarize.transform: ${why('a-b-c', 'a minus b minus c', '`a-b-c`.data')}` },
+      // order-id is no step's name: both sides are paths into dependencies_context that name no step (issue 14's shape check).
+      ...['order', 'id'].map((name, i) => ({
+        file: `${F}/hyphenated-name.yaml`,
+        line: 14,
+        col: [23, 29][i],
+        severity: 'warning',
+        rule: 'shape',
+        message: `steps.summarize.transform: '${name}' is not a step of this file, so dependencies_context has nothing under it; list steps served elsewhere in external_steps`,
+      })),
       { file: `${F}/hyphenated-name.yaml`, line: 18, col: 19, severity: 'error', rule: 'hyphenated-name', message: `steps.root.transform: ${why('fetch-customer', 'fetch minus customer', '`fetch-customer`.exit_code')}` },
     ])
     expect(result.code).toBe(1)
