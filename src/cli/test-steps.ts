@@ -9,14 +9,19 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
+import { formatTrace } from './format-trace.js'
 import { runCli } from './run-cli.js'
 import { stepTestsFileGiven } from './steps-argument.js'
 import { formatDiagnostic } from '../config/diagnostics.js'
 import { runStepTestsOf } from '../step-tests/run-file.js'
 
-const USAGE = `usage: npm run test-steps -- [steps.yaml]
+const USAGE = `usage: npm run test-steps -- [steps.yaml] [--step NAME] [--grep PATTERN] [--trace | --trace-all]
 
-  steps.yaml   the steps file (default ./steps.yaml); its tests are the steps.test.yaml beside it
+  steps.yaml       the steps file (default ./steps.yaml); its tests are the steps.test.yaml beside it
+  --step NAME      only the tests of this step
+  --grep PATTERN   only the tests whose name matches this regular expression
+  --trace          print the trace of each failing test, stage by stage
+  --trace-all      print the trace of every test
 
 Exit status: 0 when every test passed, 1 when a test failed or the files have errors,
 2 when a file is missing or cannot be read. Only the steps.test.yaml beside the
@@ -25,7 +30,16 @@ default ./steps.yaml may be absent (then there is nothing to run, and it exits 0
 async function main(): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        step: { type: 'string' },
+        grep: { type: 'string' },
+        trace: { type: 'boolean', default: false },
+        'trace-all': { type: 'boolean', default: false },
+      },
+    })
   } catch (err) {
     process.stderr.write(`test-steps: ${(err as Error).message}\n${USAGE}\n`)
     return 2
@@ -46,7 +60,14 @@ async function main(): Promise<number> {
     return 2
   }
   const stepsPath = given ?? 'steps.yaml'
-  const run = await runStepTestsOf(stepsPath, (p) => readFile(p, 'utf8'))
+  let grep: RegExp | undefined
+  try {
+    grep = values.grep === undefined ? undefined : new RegExp(values.grep)
+  } catch (err) {
+    process.stderr.write(`test-steps: --grep: ${(err as Error).message}\n`)
+    return 2
+  }
+  const run = await runStepTestsOf(stepsPath, (p) => readFile(p, 'utf8'), { step: values.step, grep })
   switch (run.kind) {
     case 'absent':
       // Named explicitly, a steps file comes with its tests: a missing one is a mistake, not a pass.
@@ -68,6 +89,10 @@ async function main(): Promise<number> {
       for (const r of run.reports) {
         process.stdout.write(`${r.passed ? '✓' : '✗'} ${r.name} (${r.step})\n`)
         for (const problem of r.problems) process.stdout.write(problem.replace(/^/gm, '    ') + '\n')
+        if (r.trace !== undefined && (values['trace-all'] || (values.trace && !r.passed))) {
+          const trace = formatTrace({ request_id: 'mqr_test', step: r.step, ...r.trace }, process.stdout.isTTY === true)
+          process.stdout.write(trace.trimEnd().replace(/^/gm, '    ') + '\n')
+        }
       }
       const failed = run.reports.filter((r) => !r.passed).length
       process.stdout.write(`${run.reports.length - failed} passed, ${failed} failed\n`)

@@ -18,7 +18,13 @@ export type StepTestRun =
  * run the same everywhere. A steps file that cannot be read is `invalid`
  * even when there are no tests: no run may pass on a file that is not there.
  */
-export async function runStepTestsOf(stepsPath: string, readFile: ReadFile): Promise<StepTestRun> {
+/** Which tests to run: those of one step, those whose name matches a pattern. */
+export interface TestFilter {
+  readonly step?: string | undefined
+  readonly grep?: RegExp | undefined
+}
+
+export async function runStepTestsOf(stepsPath: string, readFile: ReadFile, filter: TestFilter = {}): Promise<StepTestRun> {
   const testsPath = testFilePath(stepsPath)
   const first = await loadTestFile(testsPath, readFile, undefined)
   if (first.kind === 'absent') {
@@ -35,5 +41,6 @@ export async function runStepTestsOf(stepsPath: string, readFile: ReadFile): Pro
     const unreadable = checked.diagnostics.some((d) => d.rule === 'file-unreadable' && (d.file === stepsPath || d.file === testsPath))
     return { kind: 'invalid', diagnostics: checked.diagnostics, unreadable }
   }
-  return { kind: 'ran', reports: await runStepTests(checked.load.registry, checked.tests.file.tests) }
+  const tests = checked.tests.file.tests.filter((t) => (filter.step === undefined || t.step === filter.step) && (filter.grep === undefined || filter.grep.test(t.name)))
+  return { kind: 'ran', reports: await runStepTests(checked.load.registry, tests) }
 }

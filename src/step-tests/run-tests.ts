@@ -5,6 +5,7 @@ import type { Payload } from '../core/protocol.js'
 import type { Registry, UpstreamConnection } from '../core/registry.js'
 import { finishAnswer } from '../core/answer.js'
 import { parseForm } from '../core/http-step.js'
+import { createTraceRecorder, type TraceStage } from '../core/trace.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { runStep } from '../core/run-step.js'
 import { createTokenCache } from '../upstream/oauth.js'
@@ -19,6 +20,8 @@ export interface TestReport {
   readonly passed: boolean
   /** What did not match, each a readable paragraph. */
   readonly problems: readonly string[]
+  /** The run, stage by stage (for test-steps --trace). */
+  readonly trace?: { readonly stages: readonly TraceStage[]; readonly answer: unknown; readonly started_at: string; readonly duration_ms: number }
 }
 
 interface SentRequest {
@@ -40,7 +43,17 @@ export async function runStepTests(registry: Registry, tests: readonly StepTest[
 }
 
 async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
-  const report = (problems: string[]): TestReport => ({ name: test.name, step: test.step, passed: problems.length === 0, problems })
+  const recorder = createTraceRecorder()
+  const startedAt = new Date()
+  const started = performance.now()
+  let answer: unknown
+  const report = (problems: string[]): TestReport => ({
+    name: test.name,
+    step: test.step,
+    passed: problems.length === 0,
+    problems,
+    trace: { stages: recorder.stages, answer, started_at: startedAt.toISOString(), duration_ms: Math.round((performance.now() - started) * 1000) / 1000 },
+  })
   const step = registry.steps.get(test.step)
   if (step === undefined) return report([`step '${test.step}' is not defined in the steps file`])
 
@@ -86,10 +99,11 @@ async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
     },
   }
   try {
-    const run = await runStep(step, payload, { upstream: createUpstream({ dispatcher, runtimeFor, wait: async () => {} }), limits: DEFAULT_LIMITS }, registry.secrets)
+    const run = await runStep(step, payload, { upstream: createUpstream({ dispatcher, runtimeFor, wait: async () => {} }), limits: DEFAULT_LIMITS, trace: recorder }, registry.secrets)
     const result = finishAnswer(run, DEFAULT_LIMITS, registry.secrets).result
     // Compared as the orchestrator sees it: through JSON.
     const actual = JSON.parse(JSON.stringify(result)) as { exit_code: string; data?: unknown }
+    answer = actual
 
     if (sent.length > answers.length) {
       const extra = sent[answers.length]!

@@ -34,7 +34,7 @@ async function inTempDir(use: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const STATIC_STEP = 'version: 1\nsteps:\n  a:\n    exit_code: success\n'
-const USAGE_START = 'usage: npm run test-steps -- [steps.yaml]\n'
+const USAGE_START = 'usage: npm run test-steps -- [steps.yaml] [--step NAME] [--grep PATTERN] [--trace | --trace-all]\n'
 
 describe('npm run test-steps', () => {
   it("passes the repo's own step tests, with a line per test and the closing count", async () => {
@@ -44,6 +44,22 @@ describe('npm run test-steps', () => {
     expect(out.at(-1)).toMatch(/^(\d+) passed, 0 failed$/)
     expect(out.slice(0, -1).every((line) => line.startsWith('✓ '))).toBe(true)
     expect(out).toContain('✓ fetch_customer retries a 503 and uses the answer after it (fetch_customer)')
+  })
+
+  it('runs a subset with --step and --grep, and prints traces with --trace (failing tests) and --trace-all', async () => {
+    const only = await testSteps('test/fixtures/step-tests/charges.yaml', '--step', 'greet')
+    expect(only.stdout.trim().split('\n').filter((l) => /^[✓✗]/.test(l))).toEqual(['✗ expects other data (greet)'])
+    const grep = await testSteps('test/fixtures/step-tests/charges.yaml', '--grep', '^charges')
+    expect(grep.stdout).toMatch(/^✓ charges the card \(charge_card\)\n1 passed, 0 failed\n$/)
+
+    const traced = await testSteps('test/fixtures/step-tests/charges.yaml', '--trace')
+    // The failing greet test's trace, indented under it; none under the passing test.
+    expect(traced.stdout).toMatch(/✗ expects other data \(greet\)\n(?: {4}.*\n)*? {4}trace of greet request_id mqr_test, .*\n {6}transform +[\d.]+ ms\n {10}result: \{"hello":"Ada"\}\n {6}answer +\{"exit_code":"success","data":\{"hello":"Ada"\}\}\n/)
+    expect(traced.stdout).toMatch(/✓ charges the card \(charge_card\)\n✗/)
+    const all = await testSteps('test/fixtures/step-tests/charges.yaml', '--trace-all', '--step', 'charge_card', '--grep', 'charges the card')
+    expect(all.stdout).toMatch(/✓ charges the card \(charge_card\)\n {4}trace of charge_card .*\n {6}transform .*\n(?: {10}.*\n)* {6}request .*\n(?: {10}.*\n)* {6}attempt 1 .*\n {10}method: POST\n/)
+    expect(all.stdout).toContain('authorization":"[redacted]"')
+    expect((await testSteps('test/fixtures/step-tests/charges.yaml', '--grep', '('))).toMatchObject({ code: 2, stderr: expect.stringContaining('test-steps: --grep: Invalid regular expression') })
   })
 
   describe('on tests that fail', async () => {
