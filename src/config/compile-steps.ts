@@ -152,7 +152,17 @@ function compileAt(text: string, at: NodePath, ctx: CompileContext, diagnostics:
   const { source } = ctx
   try {
     const start = diagnosticInValue(source, at, 0, '', 'jsonata-syntax')
-    const expression = compileExpression(text, limits, `${start.file}:${start.line}:${start.col}`)
+    // Runtime errors point at their token in the file: the YAML source is kept for that (only an error asks).
+    const locate = (position: number, token: string | undefined) => {
+      // JSONata's position is just past the token, or past the `(` of a
+      // function call whose token is the name: find the token's first character.
+      let index = token === undefined || token === '' ? -1 : text.lastIndexOf(token, Math.max(0, position - 1))
+      if (index < 0) index = Math.max(0, position - (token?.length ?? 0))
+      if (index > 0 && text[index - 1] === '$' && token !== undefined && !token.startsWith('$')) index--
+      const d = diagnosticInValue(source, at, index, '', 'jsonata-syntax')
+      return `${d.file}:${d.line}:${d.col}`
+    }
+    const expression = compileExpression(text, limits, `${start.file}:${start.line}:${start.col}`, locate)
     for (const found of findHyphenatedNames(expression.ast(), text, ctx.stepNames)) {
       diagnostics.push(
         diagnosticInValue(

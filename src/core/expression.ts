@@ -4,6 +4,8 @@ import type { Payload } from './protocol.js'
 /** A compiled expression of a steps file, and where it is written there (`file:line:col`). */
 export interface Expression extends EngineExpression {
   readonly at?: string
+  /** `file:line:col` of an error's token (JSONata's position is just past it), wherever the YAML style put it. */
+  readonly locate?: (position: number, token: string | undefined) => string
 }
 
 /** The limits of a step's expressions unless its `limits` (or the file's `defaults.limits`) say otherwise. */
@@ -35,9 +37,10 @@ export interface ExpressionErrorInfo {
 }
 
 /** Compiles once, at load. Throws JSONata's own error on a syntax error. */
-export function compileExpression(source: string, limits: EngineLimits = DEFAULT_EXPRESSION_LIMITS, at?: string): Expression {
+export function compileExpression(source: string, limits: EngineLimits = DEFAULT_EXPRESSION_LIMITS, at?: string, locate?: (position: number, token: string | undefined) => string): Expression {
   const compiled = compile(source, limits)
-  return at === undefined ? compiled : { ...compiled, at }
+  if (at === undefined) return compiled
+  return locate === undefined ? { ...compiled, at } : { ...compiled, at, locate }
 }
 
 export function describeExpressionError(err: unknown, expression?: Expression): ExpressionErrorInfo {
@@ -52,5 +55,13 @@ export function describeExpressionError(err: unknown, expression?: Expression): 
     if (typeof e.token === 'string' && !limit) info.token = e.token
   }
   if (expression?.at !== undefined) info.at = expression.at
+  // An error at a token (not a limit, which is the whole evaluation's) points at the token's first character.
+  if (expression?.locate !== undefined && info.position !== undefined) {
+    try {
+      info.at = expression.locate(info.position, info.token)
+    } catch {
+      // The expression's start, as above.
+    }
+  }
   return info
 }
