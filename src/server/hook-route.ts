@@ -175,6 +175,14 @@ function checkAnswer(registry: Registry, outcome: HookOutcome & { kind: 'ran' },
   log.warn({ step_name: name, request_id: outcome.payload.context.request_id, errors: describeSchemaErrors(schema.errors) }, `the answer of ${name} does not match its data_schema`)
 }
 
+/** The code (and `details.at`) of a failure step-runner made: `transform_failed`, `upstream_failed`, ... */
+function failureOf(data: unknown): { code: string; at?: string } | undefined {
+  const error = (data as { error?: { code?: unknown; details?: { at?: unknown } } } | undefined)?.error
+  if (typeof error?.code !== 'string') return undefined
+  const at = error.details?.at
+  return typeof at === 'string' ? { code: error.code, at } : { code: error.code }
+}
+
 function spanAttributes(outcome: HookOutcome): HookSpanAttributes {
   const context = outcome.payload?.context as Record<string, unknown> | undefined
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
@@ -197,10 +205,19 @@ function report(request: FastifyRequest, reply: FastifyReply, outcome: HookOutco
   const duration_ms = Math.round(reply.elapsedTime * 1000) / 1000
   // One flat literal per kind: pino serializes a stable shape fastest.
   if (outcome.kind === 'ran') {
-    request.log.info(
-      { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex },
-      'step answered',
-    )
+    const error = outcome.result.exit_code === 'failure' ? failureOf(outcome.result.data) : undefined
+    if (error === undefined) {
+      request.log.info(
+        { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex },
+        'step answered',
+      )
+    } else {
+      // A step's own failure says which, and where in the steps file when an expression failed.
+      request.log.info(
+        { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex, error: error.code, ...(error.at !== undefined ? { at: error.at } : {}) },
+        'step answered',
+      )
+    }
   } else if (outcome.kind === 'replayed') {
     request.log.info(
       { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.exitCode, status: 200, duration_ms, key_index: outcome.keyIndex, replay: outcome.waited ? 'waited' : 'cached' },

@@ -67,6 +67,17 @@ describe('run traces in npm run dev: GET /dev/runs', () => {
     expect((await fetch(`${server.url}/dev/runs/mqr_nope`)).status).toBe(404)
   })
 
+  it("a runtime error's file:line:col is in the answer, the log line and the trace", async () => {
+    const answer = await callStep(server, 'broken', { data: { n: 1 }, context: { request_id: 'mqr_trace_broken' } })
+    const at = 'test/fixtures/dev-runs/steps.yaml:17:34'
+    expect(answer.body).toMatchObject({ exit_code: 'failure', data: { error: { code: 'transform_failed', details: { code: 'T2002', at: expect.stringMatching(new RegExp(`${at}$`)) } } } })
+    const trace = (await (await fetch(`${server.url}/dev/runs/mqr_trace_broken`)).json()) as Trace
+    expect(trace.stages).toEqual([{ name: 'transform', duration_ms: expect.any(Number), error: expect.objectContaining({ code: 'T2002', at: expect.stringMatching(new RegExp(`${at}$`)) }) }])
+    // npm run dev's pretty log line carries the same position.
+    await expect.poll(() => server.output().stdout).toMatch(new RegExp(`at: ".*${at.replaceAll('.', '\\.')}"`))
+    expect(server.output().stdout).toContain('error: "transform_failed"')
+  })
+
   it('npm run send -- STEP --trace prints the answer, then the trace, without colour when stdout is not a terminal', async () => {
     const { stdout } = await run(process.execPath, [join(ROOT, 'dist/cli/send.js'), 'greet', '--data', '{"name":"Grace"}', '--url', `${server.url}/hook`, '--trace'], {
       env: { PATH: process.env['PATH'], SIGNATURE_KEY: TEST_KEY },
