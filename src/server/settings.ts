@@ -139,7 +139,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     replayCacheMaxBytes: read.integer('REPLAY_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     redisUrl: rawOf(env, 'REDIS_URL'),
     redisTimeoutMs: read.integer('REDIS_TIMEOUT_MS', 1000, 1, 60_000),
-    workers: rawOf(env, 'WORKERS')?.toLowerCase() === 'auto' ? availableParallelism() : read.integer('WORKERS', 1, 1, 1024),
+    workers: workersOf(rawOf(env, 'WORKERS'), errors),
     watchdogMs: read.integer('WATCHDOG_MS', 10_000, 100, 600_000),
     production,
     metrics,
@@ -199,6 +199,17 @@ export function signatureKeysOf(env: NodeJS.ProcessEnv): { ok: true; keys: strin
   if (raw === undefined || raw.trim() === '') return { ok: true, keys: undefined }
   const keys = raw.split(',').map((k) => k.trim())
   return keys.includes('') ? { ok: false, error: `${name} has an empty key between commas` } : { ok: true, keys }
+}
+
+/** WORKERS: a whole number from 1 to 1024, or `auto` (one per core); 1 when unset. */
+function workersOf(raw: string | undefined, errors: string[]): number {
+  if (raw === undefined) return 1
+  if (raw.toLowerCase() === 'auto') return availableParallelism()
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1024) {
+    errors.push(`WORKERS must be auto or a whole number from 1 to 1024; got '${raw}'`)
+    return 1
+  }
+  return Number(raw)
 }
 
 function rawOf(env: NodeJS.ProcessEnv, name: string): string | undefined {

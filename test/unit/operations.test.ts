@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/server/metrics.js'
 import { createRedactor, hasHexRun } from '../../src/server/redact.js'
+import { availableParallelism } from 'node:os'
 import { ENVIRONMENT, readSettings } from '../../src/server/settings.js'
 import { ROOT } from '../helpers/server.js'
 
@@ -93,6 +94,15 @@ describe('settings', () => {
     expect(readSettings({})).toMatchObject({ ok: true, settings: { logBufferBytes: 16 * 1024 * 1024 } })
     expect(readSettings({ LOG_BUFFER_BYTES: '65536' })).toMatchObject({ ok: true, settings: { logBufferBytes: 65536 } })
     expect(readSettings({ LOG_BUFFER_BYTES: '1000' })).toEqual({ ok: false, errors: ["LOG_BUFFER_BYTES must be a whole number from 65536 to 1073741824; got '1000'"] })
+  })
+
+  it('reads WORKERS as a count or auto, the replay cache, WATCH and their bounds', () => {
+    expect(readSettings({})).toMatchObject({ ok: true, settings: { workers: 1, watchdogMs: 10000, replayTtlMs: 600_000, replayCacheMaxBytes: 64 * 1024 * 1024, redisUrl: undefined, redisTimeoutMs: 1000, watch: undefined, watchPollMs: undefined } })
+    expect(readSettings({ WORKERS: '4', REPLAY_TTL_S: '0', WATCH: 'on', WATCH_POLL_MS: '0' })).toMatchObject({ ok: true, settings: { workers: 4, replayTtlMs: 0, watch: true, watchPollMs: 0 } })
+    expect(readSettings({ WORKERS: 'auto' })).toMatchObject({ ok: true, settings: { workers: availableParallelism() } })
+    expect(readSettings({ WORKERS: 'many' })).toEqual({ ok: false, errors: ["WORKERS must be auto or a whole number from 1 to 1024; got 'many'"] })
+    expect(readSettings({ WORKERS: '0' })).toEqual({ ok: false, errors: ["WORKERS must be auto or a whole number from 1 to 1024; got '0'"] })
+    expect(readSettings({ WATCH: 'yes' })).toEqual({ ok: false, errors: ["WATCH must be one of on, off; got 'yes'"] })
   })
 
   it('splits SIGNATURE_KEY on commas', () => {
