@@ -83,7 +83,7 @@ export function hookRoute(options: HookRouteOptions) {
       }
       options.inFlight.begin()
       try {
-        const started = new Date()
+        const started = { at: new Date(), t0: performance.now() }
         const recorder = options.runs === undefined ? undefined : createTraceRecorder()
         const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log, recorder), options.replay)
         if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder.stages, started, registry))
@@ -153,14 +153,14 @@ class HookRuntime implements StepRuntime {
 }
 
 /** A run as /dev/runs shows it: the request with the config's secrets redacted, its stages, its answer. */
-function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: Date, registry: Registry): RunTrace {
+function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: { at: Date; t0: number }, registry: Registry): RunTrace {
   const { context, data } = outcome.payload
   const redacted = registry.secrets.value(structuredClone({ context, data })) as { context: unknown; data: unknown }
   return {
     request_id: typeof context.request_id === 'string' ? context.request_id : '',
     step: context.step_name,
-    started_at: started.toISOString(),
-    duration_ms: Math.round((Date.now() - started.getTime()) * 1000) / 1000,
+    started_at: started.at.toISOString(),
+    duration_ms: Math.round((performance.now() - started.t0) * 1000) / 1000,
     stages,
     answer: outcome.result,
     request: redacted,
