@@ -28,6 +28,7 @@ import { runPrimary } from './cluster/primary.js'
 import { joinCluster } from './cluster/worker-link.js'
 import { startTracing } from './tracing/index.js'
 import { createRunStore } from './server/dev-runs.js'
+import { createDevEvents, devConsoleRoutes, statusOf } from './server/dev-console.js'
 
 const read = (path: string) => readFile(path, 'utf8')
 
@@ -98,6 +99,14 @@ async function main(): Promise<number> {
         onCaughtUp: (dropped) => app.log.warn({ dropped }, 'log lines dropped: stdout was not read fast enough (LOG_BUFFER_BYTES full)'),
       })
 
+  // npm run dev: the runs' traces, and the events the console follows live.
+  const devEvents = dev ? createDevEvents() : undefined
+  const runs = devEvents === undefined
+    ? undefined
+    : createRunStore(200, 32 * 1024 * 1024, (trace) =>
+        devEvents.emit('run', { request_id: trace.request_id, step: trace.step, exit_code: (trace.answer as { exit_code?: string }).exit_code, duration_ms: trace.duration_ms, started_at: trace.started_at }),
+      )
+
   // One dispatcher for the life of the process, across reloads: keep-alive
   // connections are shared by every step without a named upstream. It
   // follows no redirects, and honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
@@ -143,7 +152,7 @@ async function main(): Promise<number> {
     replay,
     tracing,
     checkAnswers: dev,
-    runs: dev ? createRunStore() : undefined,
+    runs,
     overload: settings.overload,
     limits: settings,
     // Not ready while no config is served (npm run dev on a broken file).
@@ -174,6 +183,7 @@ async function main(): Promise<number> {
     link?.configLoaded(reloader!.current().hash, reloader!.current().loadedAt)
     watch?.update(reloader!.files())
     if (dev) void reportStepTests(settings.stepsFile, app.log)
+    devEvents?.emit('status', statusOf(reloader!))
   })
   // WATCH (on by default with --dev) reloads when the content of a config
   // file really changes; outside --dev it also polls, for what no event says.
@@ -219,9 +229,12 @@ async function main(): Promise<number> {
     },
   )
 
+  if (devEvents !== undefined && runs !== undefined) devConsoleRoutes(app, { config: reloader, runs, events: devEvents, stepsFile: settings.stepsFile, key: keys[0]! })
   const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready && reloader?.current().unavailable !== true, cluster: link }, app.log)
   const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
-  listening = await listen(app, settings)
+  // npm run dev serves a console that runs steps signed with the development
+  // key: it listens on loopback only, unless HOST says otherwise.
+  listening = await listen(app, dev && (process.env['HOST'] ?? '').trim() === '' ? { ...settings, host: '127.0.0.1' } : settings)
   memoryUsageSurvivesEmfile(listening.outOfDescriptors)
   ready = true
   if (link !== undefined) {

@@ -25,7 +25,7 @@ export interface RunStore {
  * and at most `maxBytes` of their JSON (a run that moved megabytes does not
  * push out hundreds of small ones by count, nor grow the process without end).
  */
-export function createRunStore(maxRuns = 200, maxBytes = 32 * 1024 * 1024): RunStore {
+export function createRunStore(maxRuns = 200, maxBytes = 32 * 1024 * 1024, onAdd: (trace: RunTrace) => void = () => {}): RunStore {
   const runs: { trace: RunTrace; size: number }[] = []
   let bytes = 0
   return {
@@ -35,6 +35,7 @@ export function createRunStore(maxRuns = 200, maxBytes = 32 * 1024 * 1024): RunS
       runs.push({ trace, size })
       bytes += size
       while (runs.length > maxRuns || bytes > maxBytes) bytes -= runs.shift()!.size
+      onAdd(trace)
     },
     list(step) {
       const out: RunTrace[] = []
