@@ -105,7 +105,17 @@ function renderRuns() {
   const shown = runs.filter((r) => (step === '' || r.step === step) && (exit === '' || r.exit_code === exit))
   $('runs').replaceChildren(
     ...shown.map((run) =>
-      el('li', {}, el('button', { type: 'button', textContent: `${run.started_at.slice(11, 23)} ${run.step} → ${run.exit_code} (${run.duration_ms} ms)`, onclick: () => openRun(run.request_id) })),
+      el(
+        'li',
+        {},
+        el('button', {
+          type: 'button',
+          // A success whose data does not match the step's data_schema is flagged.
+          textContent: `${run.started_at.slice(11, 23)} ${run.step} → ${run.exit_code} (${run.duration_ms} ms)${run.data_schema_errors ? ` ⚠ data_schema: ${run.data_schema_errors}` : ''}`,
+          className: run.data_schema_errors ? 'flagged' : '',
+          onclick: () => openRun(run.request_id),
+        }),
+      ),
     ),
   )
 }
@@ -122,7 +132,7 @@ $('filter-exit').addEventListener('input', renderRuns)
 
 async function start() {
   const existing = await (await fetch('/dev/runs')).json()
-  runs = existing.map((t) => ({ request_id: t.request_id, step: t.step, exit_code: t.answer?.exit_code, duration_ms: t.duration_ms, started_at: t.started_at }))
+  runs = existing.map((t) => ({ request_id: t.request_id, step: t.step, exit_code: t.answer?.exit_code, duration_ms: t.duration_ms, started_at: t.started_at, data_schema_errors: t.data_schema_errors }))
   renderRuns()
   await loadSteps()
   const events = new EventSource('/dev/api/events')

@@ -104,7 +104,14 @@ async function main(): Promise<number> {
   const runs = devEvents === undefined
     ? undefined
     : createRunStore(200, 32 * 1024 * 1024, (trace) =>
-        devEvents.emit('run', { request_id: trace.request_id, step: trace.step, exit_code: (trace.answer as { exit_code?: string }).exit_code, duration_ms: trace.duration_ms, started_at: trace.started_at }),
+        devEvents.emit('run', {
+          request_id: trace.request_id,
+          step: trace.step,
+          exit_code: (trace.answer as { exit_code?: string }).exit_code,
+          duration_ms: trace.duration_ms,
+          started_at: trace.started_at,
+          ...(trace.data_schema_errors !== undefined ? { data_schema_errors: trace.data_schema_errors } : {}),
+        }),
       )
 
   // One dispatcher for the life of the process, across reloads: keep-alive

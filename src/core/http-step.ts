@@ -66,6 +66,8 @@ export async function runHttpStep(name: string, action: HttpAction, payload: Pay
             attempt: attempt.n,
             method: request.method,
             url: secrets.text(request.url),
+            headers: traceHeaders(request.headers, secrets),
+            body: traceBody(request.body),
             ...(attempt.status !== undefined ? { status: attempt.status } : { reason: attempt.reason }),
             ...(attempt.backoffMs !== undefined ? { backoff_ms: Math.round(attempt.backoffMs) } : {}),
           }),

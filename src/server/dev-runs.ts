@@ -10,6 +10,8 @@ export interface RunTrace {
   readonly answer: unknown
   /** The verified request, secrets of the config redacted. */
   readonly request: { readonly context: unknown; readonly data: unknown }
+  /** A success answer that does not match the step's data_schema: why (npm run dev flags the run). */
+  readonly data_schema_errors?: string
 }
 
 export interface RunStore {

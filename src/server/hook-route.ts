@@ -86,11 +86,12 @@ export function hookRoute(options: HookRouteOptions) {
         const started = { at: new Date(), t0: performance.now() }
         const recorder = options.runs === undefined ? undefined : createTraceRecorder()
         const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log, recorder), options.replay)
-        if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder.stages, started, registry))
+        // npm run dev: an answer that does not match its data_schema is logged, and flagged in its trace.
+        const mismatch = options.checkAnswers === true && outcome.kind === 'ran' ? checkAnswer(registry, outcome, request.log) : undefined
+        if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder.stages, started, registry, mismatch))
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
-        if (options.checkAnswers === true && outcome.kind === 'ran') checkAnswer(registry, outcome, request.log)
         if (endSpan !== undefined) endSpan(spanAttributes(outcome))
         if (outcome.kind === 'rejected') return reply.code(outcome.status).send({ error: outcome.error })
         // Not this request's own run: the first run's answer, byte for byte, and a header that says so.
@@ -153,7 +154,7 @@ class HookRuntime implements StepRuntime {
 }
 
 /** A run as /dev/runs shows it: the request with the config's secrets redacted, its stages, its answer. */
-function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: { at: Date; t0: number }, registry: Registry): RunTrace {
+function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: { at: Date; t0: number }, registry: Registry, dataSchemaErrors: string | undefined): RunTrace {
   const { context, data } = outcome.payload
   const redacted = registry.secrets.value(structuredClone({ context, data })) as { context: unknown; data: unknown }
   return {
@@ -164,15 +165,18 @@ function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly Trace
     stages,
     answer: outcome.result,
     request: redacted,
+    ...(dataSchemaErrors !== undefined ? { data_schema_errors: dataSchemaErrors } : {}),
   }
 }
 
 /** In npm run dev: a success answer whose data does not match the step's data_schema is logged. */
-function checkAnswer(registry: Registry, outcome: HookOutcome & { kind: 'ran' }, log: FastifyBaseLogger): void {
+function checkAnswer(registry: Registry, outcome: HookOutcome & { kind: 'ran' }, log: FastifyBaseLogger): string | undefined {
   const name = outcome.payload.context.step_name
   const schema = registry.steps.get(name)?.dataSchema
-  if (schema === undefined || outcome.result.exit_code !== 'success' || schema(outcome.result.data ?? null)) return
-  log.warn({ step_name: name, request_id: outcome.payload.context.request_id, errors: describeSchemaErrors(schema.errors) }, `the answer of ${name} does not match its data_schema`)
+  if (schema === undefined || outcome.result.exit_code !== 'success' || schema(outcome.result.data ?? null)) return undefined
+  const errors = describeSchemaErrors(schema.errors)
+  log.warn({ step_name: name, request_id: outcome.payload.context.request_id, errors }, `the answer of ${name} does not match its data_schema`)
+  return errors
 }
 
 /** The code (and `details.at`) of a failure step-runner made: `transform_failed`, `upstream_failed`, ... */

@@ -59,6 +59,9 @@ describe('npm run dev and data_schema', () => {
       expect((await callStep(server, 'total', { data: { n: 12 } })).body).toEqual({ exit_code: 'success', data: { total: '12' } })
       await eventually(async () => server.output().stdout, (out) => out.includes('the answer of total does not match its data_schema'))
       expect(server.output().stdout).toContain('data.total must be number')
+      // And the run is flagged in its trace (the console marks it in its list of runs).
+      const [trace] = (await (await fetch(`${server.url}/dev/runs`)).json()) as { data_schema_errors?: string }[]
+      expect(trace!.data_schema_errors).toBe('data.total must be number')
     } finally {
       await server.stop()
     }
