@@ -149,6 +149,9 @@ async function main(): Promise<number> {
   // through the app: the app is built first and looks the reloader up late.
   let reloader: Reloader | undefined
   const inFlight = createInFlight()
+  // Ready once listening, until the stop begins; and never while no config is
+  // served (npm run dev on a broken file).
+  const isReady = () => ready && reloader?.current().unavailable !== true
   const app = buildApp({
     inFlight,
     config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() },
@@ -162,8 +165,7 @@ async function main(): Promise<number> {
     runs,
     overload: settings.overload,
     limits: settings,
-    // Not ready while no config is served (npm run dev on a broken file).
-    ready: () => ready && reloader?.current().unavailable !== true,
+    ready: isReady,
     admin: settings.admin !== undefined,
     cluster: link,
     logger: {
@@ -237,7 +239,7 @@ async function main(): Promise<number> {
   )
 
   if (devEvents !== undefined && runs !== undefined) devConsoleRoutes(app, { config: reloader, runs, events: devEvents, stepsFile: settings.stepsFile, key: keys[0]! })
-  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: () => ready && reloader?.current().unavailable !== true, cluster: link }, app.log)
+  const admin = settings.admin === undefined ? undefined : buildAdminApp({ config: { current: () => reloader!.current(), lastReload: () => reloader!.lastReload() }, metrics, ready: isReady, cluster: link }, app.log)
   const adminUrl = admin === undefined ? undefined : await admin.listen({ port: settings.admin!.port, host: settings.admin!.host })
   // npm run dev serves a console that runs steps signed with the development
   // key: it listens on loopback only, unless HOST says otherwise.

@@ -4,9 +4,10 @@ import type { BodyKind, HttpAction, HttpMethod, UrlTemplate } from '../core/regi
 import type { CompiledUpstream, HttpDefaults } from './compile-upstreams.js'
 import type { Diagnostic } from './diagnostics.js'
 import { interpolate, type Interpolation, type SecretFiles } from './interpolate.js'
+import { reportReferences } from './references.js'
 import { didYouMean } from './suggest.js'
 import type { PartialHttpCall } from './validate-format.js'
-import { describePath, diagnosticAt, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
+import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
 
 export const HTTP_DEFAULTS = {
   method: 'POST' as HttpMethod,
@@ -136,14 +137,8 @@ export function compileHttp(http: PartialHttpCall, hasTransform: boolean, at: No
 /** A URL or path with `${VAR}`, `${file:...}` and `{placeholder}` read; undefined (reported) when something is missing. */
 function interpolateUrl(written: string, at: NodePath, ctx: HttpContext, secrets: string[]): Interpolation | undefined {
   const result = interpolate(written, ctx.env, true, ctx.files)
-  const { missing, unreadable, malformed, envValues } = result
-  secrets.push(...envValues)
-  const severity = ctx.allowMissingEnv ? 'warning' : 'error'
-  for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
-  for (const u of unreadable) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, u.index, `cannot read the secret file ${u.path}: ${u.message}`, 'secret-file', severity))
-  for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `'${m.text}' is neither a {placeholder} nor a \${VARIABLE}`, 'url-invalid'))
-  if (missing.length > 0 || unreadable.length > 0 || malformed.length > 0) return undefined
-  return result
+  secrets.push(...result.envValues)
+  return reportReferences(result, at, ctx, { describe: (text) => `'${text}' is neither a {placeholder} nor a \${VARIABLE}`, rule: 'url-invalid' }) ? result : undefined
 }
 
 /** With `upstream`, `http.url` is a path appended to the upstream's URL: the origin is the upstream's, fixed at load. */
@@ -236,7 +231,6 @@ function compileHeaders(
   if (!METHODS_WITHOUT_BODY.has(method)) headers['content-type'] = CONTENT_TYPES[body]
   Object.assign(headers, upstreamHeaders)
   if (METHODS_WITHOUT_BODY.has(method)) delete headers['content-type']
-  const severity = ctx.allowMissingEnv ? 'warning' : 'error'
   for (const [name, value] of Object.entries(written)) {
     const lower = name.toLowerCase()
     const problem = headerNameProblem(name)
@@ -244,10 +238,9 @@ function compileHeaders(
       ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'key', problem, 'header-invalid'))
       continue
     }
-    const { parts, missing, unreadable, malformed, usedEnv, envValues } = interpolate(value, ctx.env, false, ctx.files)
-    for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
-    for (const u of unreadable) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], u.index, `cannot read the secret file ${u.path}: ${u.message}`, 'secret-file', severity))
-    for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, [...at, name], m.index, `'${m.text}' is not a \${VARIABLE} reference`, 'header-invalid'))
+    const result = interpolate(value, ctx.env, false, ctx.files)
+    const { parts, usedEnv, envValues } = result
+    reportReferences(result, [...at, name], ctx, { describe: (text) => `'${text}' is not a \${VARIABLE} reference`, rule: 'header-invalid' })
     const resolved = parts[0]!
     if (/[\r\n\0]/.test(resolved)) {
       ctx.diagnostics.push(diagnosticAt(ctx.source, [...at, name], 'value', `header '${name}' must not contain line breaks${usedEnv ? ' (check the environment variable)' : ''}`, 'header-invalid'))

@@ -2,10 +2,11 @@ import { createHash, X509Certificate } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import type { OAuth2Settings, ProxySetting, TlsSettings, UpstreamConnection } from '../core/registry.js'
 import { headerNameProblem } from './compile-http.js'
+import { reportReferences } from './references.js'
 import type { Diagnostic } from './diagnostics.js'
 import { interpolate, type SecretFiles } from './interpolate.js'
 import type { StepsFile, Upstream } from './steps-file.generated.js'
-import { describePath, diagnosticAt, diagnosticInValue, type NodePath, type YamlSource } from './yaml-source.js'
+import { describePath, diagnosticAt, type NodePath, type YamlSource } from './yaml-source.js'
 
 /** The call defaults of `defaults.http`, of an upstream, or of a step's own `http`. */
 export type HttpDefaults = NonNullable<NonNullable<StepsFile['defaults']>['http']>
@@ -119,14 +120,9 @@ function compileUpstream(name: string, written: Partial<Upstream>, at: NodePath,
 
 /** `${VAR}` and `${file:...}` resolved, each problem reported where it is written; undefined when something is missing. */
 function resolve(written: string, at: NodePath, ctx: UpstreamContext, secrets: string[]): string | undefined {
-  const { parts, missing, unreadable, malformed, envValues } = interpolate(written, ctx.env, false, ctx.files)
-  const severity = ctx.allowMissingEnv ? 'warning' : 'error'
-  for (const m of missing) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `environment variable ${m.name} is not set`, 'env-missing', severity))
-  for (const u of unreadable) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, u.index, `cannot read the secret file ${u.path}: ${u.message}`, 'secret-file', severity))
-  for (const m of malformed) ctx.diagnostics.push(diagnosticInValue(ctx.source, at, m.index, `'${m.text}' is neither a \${VARIABLE} nor a \${file:PATH} reference`, 'invalid-value'))
-  secrets.push(...envValues)
-  if (missing.length > 0 || unreadable.length > 0 || malformed.length > 0) return undefined
-  return parts[0]!
+  const result = interpolate(written, ctx.env, false, ctx.files)
+  secrets.push(...result.envValues)
+  return reportReferences(result, at, ctx, { describe: (text) => `'${text}' is neither a \${VARIABLE} nor a \${file:PATH} reference`, rule: 'invalid-value' }) ? result.parts[0]! : undefined
 }
 
 function parseBaseUrl(resolved: string | undefined, at: NodePath, ctx: UpstreamContext): { origin: string; basePath: string } | undefined {

@@ -92,3 +92,12 @@ export function fileReferences(value: unknown, into: Set<string> = new Set()): S
 export function secretFileText(content: string): string {
   return content.endsWith('\r\n') ? content.slice(0, -2) : content.endsWith('\n') ? content.slice(0, -1) : content
 }
+
+/** Why a secret file could not be read, in a few words (the variables and the steps file say which file). */
+export function secretFileError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'EISDIR') return 'it is a folder'
+  return (err as Error).message ?? String(err)
+}

@@ -5,7 +5,7 @@ import { compileSteps, hashConfig } from './compile-steps.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { createInputSchemas, type ReadFile } from './input-schemas.js'
 import { checkFormat } from './validate-format.js'
-import { fileReferences, secretFileText, type SecretFile } from './interpolate.js'
+import { fileReferences, secretFileError, secretFileText, type SecretFile } from './interpolate.js'
 import type { StepsFile } from './steps-file.generated.js'
 import { parseYamlSource, toValue, unreadableFile } from './yaml-source.js'
 import { packageVersion } from '../package-files.js'
@@ -79,7 +79,7 @@ export async function loadConfig(stepsPath: string, options: LoadOptions): Promi
     try {
       secretFiles.set(path, { ok: true, text: secretFileText(await options.readFile(resolve(dirname(stepsAbs), path))) })
     } catch (err) {
-      secretFiles.set(path, { ok: false, message: readError(err) })
+      secretFiles.set(path, { ok: false, message: secretFileError(err) })
     }
   }
   const writtenUpstreams = (value as { upstreams?: unknown } | null)?.upstreams
@@ -135,14 +135,6 @@ function fingerprintSteps(steps: StepsFile['steps'], schemaTexts: readonly strin
     fingerprints.set(name, hashConfig([JSON.stringify(step), ...(readsFiles ? schemaTexts : [])]))
   }
   return fingerprints
-}
-
-function readError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code
-  if (code === 'ENOENT') return 'no such file'
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
-  if (code === 'EISDIR') return 'it is a folder'
-  return (err as Error).message ?? String(err)
 }
 
 function fail(unreadable: boolean, diagnostics: readonly Diagnostic[], files: readonly string[], stepNames: readonly string[] | undefined): LoadResult {

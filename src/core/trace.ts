@@ -35,11 +35,22 @@ export function since(started: number): number {
   return Math.round((performance.now() - started) * 1000) / 1000
 }
 
-/** A recorder that keeps its stages in order. */
-export function createTraceRecorder(): TraceRecorder & { readonly stages: TraceStage[] } {
+/** A run's recording: its stages in order, and when it started (for `started_at` and `duration_ms`). */
+export interface TraceRecording extends TraceRecorder {
+  readonly stages: TraceStage[]
+  readonly startedAt: Date
+  /** The run's duration so far, in ms to the microsecond. */
+  elapsed(): number
+}
+
+/** A recorder that keeps its stages in order, started now. */
+export function createTraceRecorder(): TraceRecording {
   const stages: TraceStage[] = []
+  const t0 = performance.now()
   return {
     stages,
+    startedAt: new Date(),
+    elapsed: () => since(t0),
     stage(name, durationMs, fields) {
       stages.push({ name, duration_ms: Math.round(durationMs * 1000) / 1000, ...fields })
     },

@@ -7,7 +7,7 @@ import type { CoreLimits } from '../core/limits.js'
 import type { Verifier } from '../core/signature.js'
 import type { ReplayStore } from '../core/replay.js'
 import type { Registry } from '../core/registry.js'
-import { createTraceRecorder, type TraceRecorder, type TraceStage } from '../core/trace.js'
+import { createTraceRecorder, type TraceRecorder, type TraceRecording } from '../core/trace.js'
 import type { RunStore, RunTrace } from './dev-runs.js'
 import { describeSchemaErrors } from '../step-tests/run-tests.js'
 import type { Upstream } from '../core/upstream.js'
@@ -83,12 +83,11 @@ export function hookRoute(options: HookRouteOptions) {
       }
       options.inFlight.begin()
       try {
-        const started = { at: new Date(), t0: performance.now() }
         const recorder = options.runs === undefined ? undefined : createTraceRecorder()
         const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log, recorder), options.replay)
         // npm run dev: an answer that does not match its data_schema is logged, and flagged in its trace.
         const mismatch = options.checkAnswers === true && outcome.kind === 'ran' ? checkAnswer(registry, outcome, request.log) : undefined
-        if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder.stages, started, registry, mismatch))
+        if (recorder !== undefined && outcome.kind === 'ran') options.runs!.add(runTrace(outcome, recorder, registry, mismatch))
         // One log line and the metrics per request, here rather than in an
         // onResponse hook: hooks cost every request more than this does.
         report(request, reply, outcome, options.metrics)
@@ -154,15 +153,15 @@ class HookRuntime implements StepRuntime {
 }
 
 /** A run as /dev/runs shows it: the request with the config's secrets redacted, its stages, its answer. */
-function runTrace(outcome: HookOutcome & { kind: 'ran' }, stages: readonly TraceStage[], started: { at: Date; t0: number }, registry: Registry, dataSchemaErrors: string | undefined): RunTrace {
+function runTrace(outcome: HookOutcome & { kind: 'ran' }, recording: TraceRecording, registry: Registry, dataSchemaErrors: string | undefined): RunTrace {
   const { context, data } = outcome.payload
   const redacted = registry.secrets.value(structuredClone({ context, data })) as { context: unknown; data: unknown }
   return {
     request_id: typeof context.request_id === 'string' ? context.request_id : '',
     step: context.step_name,
-    started_at: started.at.toISOString(),
-    duration_ms: Math.round((performance.now() - started.t0) * 1000) / 1000,
-    stages,
+    started_at: recording.startedAt.toISOString(),
+    duration_ms: recording.elapsed(),
+    stages: recording.stages,
     answer: outcome.result,
     request: redacted,
     ...(dataSchemaErrors !== undefined ? { data_schema_errors: dataSchemaErrors } : {}),

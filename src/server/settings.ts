@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { secretFileText } from '../config/interpolate.js'
+import { secretFileError, secretFileText } from '../config/interpolate.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 
 /**
@@ -190,9 +190,7 @@ export function signatureKeysOf(env: NodeJS.ProcessEnv): { ok: true; keys: strin
     try {
       raw = secretFileText(readFileSync(file, 'utf8'))
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (err as Error).message
-      return { ok: false, error: `SIGNATURE_KEY_FILE: cannot read ${file}: ${why}` }
+      return { ok: false, error: `SIGNATURE_KEY_FILE: cannot read ${file}: ${secretFileError(err)}` }
     }
     if (raw.trim() === '') return { ok: false, error: `SIGNATURE_KEY_FILE: ${file} is empty` }
   }

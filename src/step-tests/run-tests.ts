@@ -44,15 +44,13 @@ export async function runStepTests(registry: Registry, tests: readonly StepTest[
 
 async function runOne(registry: Registry, test: StepTest): Promise<TestReport> {
   const recorder = createTraceRecorder()
-  const startedAt = new Date()
-  const started = performance.now()
   let answer: unknown
   const report = (problems: string[]): TestReport => ({
     name: test.name,
     step: test.step,
     passed: problems.length === 0,
     problems,
-    trace: { stages: recorder.stages, answer, started_at: startedAt.toISOString(), duration_ms: Math.round((performance.now() - started) * 1000) / 1000 },
+    trace: { stages: recorder.stages, answer, started_at: recorder.startedAt.toISOString(), duration_ms: recorder.elapsed() },
   })
   const step = registry.steps.get(test.step)
   if (step === undefined) return report([`step '${test.step}' is not defined in the steps file`])

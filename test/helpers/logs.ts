@@ -40,3 +40,8 @@ export function sample(text: string, name: string): number {
 export function linesWritten(): Promise<void> {
   return new Promise((r) => setTimeout(r, 250))
 }
+
+/** One sample of a server's /metrics, 0 when absent. */
+export async function metricSample(server: { url: string }, name: string): Promise<number> {
+  return sample(await metricsText(server), name)
+}

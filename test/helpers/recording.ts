@@ -3,9 +3,9 @@ import type { Socket } from 'node:net'
 import type { Handler, ReceivedRequest, TestUpstream } from './upstream.js'
 
 /**
- * The request recording and per-path handlers of startUpstream, for servers
- * that are not plain node:http ones (HTTPS): hand `listener` to the server
- * and `track` its connections; `close` there destroys what `sockets` holds.
+ * The request recording and per-path handlers of the test upstreams (plain
+ * HTTP in upstream.ts, HTTPS in https-upstream.ts): hand `listener` to the
+ * server and `track` its connections; `close` there destroys what `sockets` holds.
  */
 export interface Recorder extends Pick<TestUpstream, 'requests' | 'seen' | 'on' | 'closedBy'> {
   readonly listener: (req: IncomingMessage, res: ServerResponse) => void

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { recorder } from './recording.js'
 
 export interface ReceivedRequest {
   readonly method: string
@@ -30,48 +31,20 @@ export interface TestUpstream {
 }
 
 export async function startUpstream(): Promise<TestUpstream> {
-  const handlers = new Map<string, Handler>()
-  const requests: ReceivedRequest[] = []
-  const closeWaiters = new Map<string, (() => void)[]>()
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), remotePort: req.socket.remotePort })
-      const n = requests.filter((r) => r.path.split('?')[0] === path).length
-      res.on('close', () => {
-        if (!res.writableFinished) for (const resolve of closeWaiters.get(path)?.splice(0) ?? []) resolve()
-      })
-      const handler = handlers.get(path)
-      if (handler === undefined) {
-        res.writeHead(599, { 'content-type': 'text/plain' }).end(`no handler for ${path}`)
-        return
-      }
-      handler(req, res, n)
-    })
-  })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
+  const recording = recorder()
+  const server: Server = createServer(recording.listener)
+  server.on('connection', (socket) => recording.track(socket))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
-    requests,
-    seen: (path) => requests.filter((r) => r.path.split('?')[0] === path),
-    on: (path, handler) => void handlers.set(path, handler),
-    closedBy: (path) =>
-      new Promise<void>((resolve) => {
-        const list = closeWaiters.get(path) ?? []
-        list.push(resolve)
-        closeWaiters.set(path, list)
-      }),
+    requests: recording.requests,
+    seen: recording.seen,
+    on: recording.on,
+    closedBy: recording.closedBy,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
+        for (const socket of recording.sockets) socket.destroy()
         server.close(() => resolve())
       }),
   }

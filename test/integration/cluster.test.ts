@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callStep, freePort, startServer, type RunningServer } from '../helpers/server.js'
+import { eventually as poll } from '../helpers/wait.js'
+
+import { metricSample } from '../helpers/logs.js'
+
+/** Polls, trying a failed probe again: a connection handed to a worker that is then killed is reset. */
+const eventually = <T,>(probe: () => Promise<T>, ok: (value: T) => boolean) => poll(probe, ok, { retryErrors: true })
 
 interface Health {
   config: { hash: string; loaded_at: string }
@@ -8,31 +14,9 @@ interface Health {
 
 const health = async (server: RunningServer): Promise<Health> => (await (await fetch(`${server.url}/healthz`)).json()) as Health
 
-/**
- * Polls until the check passes (the test's own timeout bounds the wait). A
- * probe that fails is tried again: a connection handed to a worker that is
- * then killed is reset.
- */
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await probe().then(
-      (v) => ({ v }),
-      () => undefined,
-    )
-    if (value !== undefined && ok(value.v)) return value.v
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 /** The workers' pids once all `count` serve a config. */
 const serving = (server: RunningServer, count: number) =>
   eventually(() => health(server), (h) => h.workers?.length === count && h.workers.every((w) => w.config !== undefined))
-
-async function sample(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? 0 : Number(line.slice(series.length + 1))
-}
 
 describe('WORKERS=2: a primary and two workers on one port', () => {
   let server: RunningServer
@@ -61,9 +45,9 @@ describe('WORKERS=2: a primary and two workers on one port', () => {
   })
 
   it('/metrics sums every worker: no per-worker labels', async () => {
-    const before = await sample(server, 'step_runs_total{step="step_c",exit_code="success"}')
+    const before = await metricSample(server, 'step_runs_total{step="step_c",exit_code="success"}')
     await Promise.all(Array.from({ length: 10 }, () => callStep(server, 'step_c')))
-    expect(await sample(server, 'step_runs_total{step="step_c",exit_code="success"}')).toBe(before + 10)
+    expect(await metricSample(server, 'step_runs_total{step="step_c",exit_code="success"}')).toBe(before + 10)
     expect(await (await fetch(`${server.url}/metrics`)).text()).not.toMatch(/worker|pid="/)
   })
 

@@ -3,18 +3,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { callStep, runServerToExit, startServer } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
+import { eventually } from '../helpers/wait.js'
 
 const GOOD = 'version: 1\nsteps:\n  greet:\n    transform: \'{ "hello": $data.name }\'\n    exit_code: success\n'
 const BROKEN = 'version: 1\nsteps:\n  greet:\n    transform: \'{ "hello": $data.name \'\n    exit_code: success\n'
-
-/** Polls until the check passes (the test's own timeout bounds the wait). */
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await probe()
-    if (ok(value)) return value
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 describe('npm run dev on a steps file that is broken at start', () => {
   it('keeps running: /hook answers 503 with the errors, /readyz 503, and the first valid save starts serving', async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Pool } from 'undici'
 import { callStep, payloadFor, ROOT, signedBody, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
+import { eventually } from '../helpers/wait.js'
 
 const FIXTURE = join(ROOT, 'test/fixtures/reload')
 
@@ -21,15 +22,6 @@ interface Health {
 
 async function health(server: { url: string }): Promise<Health> {
   return (await (await fetch(`${server.url}/healthz`)).json()) as Health
-}
-
-/** Polls until the check passes (the test's own timeout bounds the wait). */
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await probe()
-    if (ok(value)) return value
-    await new Promise((r) => setTimeout(r, 25))
-  }
 }
 
 /** Waits for the next reload after `since` (an ISO time) and returns the health then. */

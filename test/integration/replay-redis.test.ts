@@ -3,12 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callStep, payloadFor, post, ROOT, signedBody, startServer, type RunningServer } from '../helpers/server.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
-
-async function sample(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? 0 : Number(line.slice(series.length + 1))
-}
+import { metricSample } from '../helpers/logs.js'
 
 describe('the replay cache on a real redis-server, shared by two server processes', () => {
   let redis: TestRedis
@@ -30,7 +25,7 @@ describe('the replay cache on a real redis-server, shared by two server processe
     for (const server of servers) {
       for (;;) {
         await callStep(server, 'hello', { data: { name: `warm-${server.url}` } })
-        if ((await sample(server, 'replay_store_errors_total')) === 0) break
+        if ((await metricSample(server, 'replay_store_errors_total')) === 0) break
         await new Promise((r) => setTimeout(r, 50))
       }
     }
@@ -64,7 +59,7 @@ describe('the replay cache on a real redis-server, shared by two server processe
       expect(answer.headers['x-step-runner-replay']).toBeUndefined()
     }
     expect(upstream.seen('/charge')).toHaveLength(before + 3)
-    expect(await sample(servers[0]!, 'replay_store_errors_total')).toBeGreaterThanOrEqual(2)
+    expect(await metricSample(servers[0]!, 'replay_store_errors_total')).toBeGreaterThanOrEqual(2)
     for (const server of servers) expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
     await expect.poll(() => servers[0]!.output().stdout).toContain('replay store (Redis) unavailable')
   })

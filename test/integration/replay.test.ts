@@ -3,14 +3,9 @@ import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callStep, payloadFor, post, ROOT, signedBody, startServer, TEST_KEY, type RunningServer } from '../helpers/server.js'
 import { json, startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { metricSample } from '../helpers/logs.js'
 
 const SECOND_KEY = 'wsk_second_0123456789abcdefghijklmnop'
-
-async function sample(server: RunningServer, series: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? 0 : Number(line.slice(series.length + 1))
-}
 
 describe('the replay cache (in memory, REPLAY_TTL_S at its default)', () => {
   let upstream: TestUpstream
@@ -42,7 +37,7 @@ describe('the replay cache (in memory, REPLAY_TTL_S at its default)', () => {
     expect(answers.every((a) => a.status === 200)).toBe(true)
     expect(answers.filter((a) => a.headers['x-step-runner-replay'] === undefined)).toHaveLength(1)
     expect(answers.filter((a) => a.headers['x-step-runner-replay'] === 'true')).toHaveLength(19)
-    expect(await sample(server, 'replay_waits_total{step="charge"}')).toBe(19)
+    expect(await metricSample(server, 'replay_waits_total{step="charge"}')).toBe(19)
   })
 
   it('answers the same payload again from the cache, whichever key signed it, byte for byte', async () => {
@@ -51,7 +46,7 @@ describe('the replay cache (in memory, REPLAY_TTL_S at its default)', () => {
     expect(first).toMatchObject({ status: 200, text: JSON.stringify({ exit_code: 'success', data: { charge: 'ch_1' } }) })
     expect(first.headers).toMatchObject({ 'x-step-runner-replay': 'true', 'content-type': 'application/json; charset=utf-8' })
     expect(upstream.seen('/charge')).toHaveLength(1)
-    expect(await sample(server, 'replays_total{step="charge"}')).toBe(1)
+    expect(await metricSample(server, 'replays_total{step="charge"}')).toBe(1)
   })
 
   it('runs a payload that differs in anything, such as its request_id', async () => {
@@ -85,7 +80,7 @@ describe('REPLAY_TTL_S=0', () => {
       const body = signedBody(payloadFor('hello', { data: { name: 'Ada' } }))
       const answers = await Promise.all([post(server, body), post(server, body)])
       for (const answer of answers) expect(answer.headers['x-step-runner-replay']).toBeUndefined()
-      expect(await sample(server, 'step_runs_total{step="hello",exit_code="success"}')).toBe(2)
+      expect(await metricSample(server, 'step_runs_total{step="hello",exit_code="success"}')).toBe(2)
     } finally {
       await server.stop()
     }

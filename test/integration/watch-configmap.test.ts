@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callStep, startServer, type RunningServer } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
+import { eventually } from '../helpers/wait.js'
+import { metricSample } from '../helpers/logs.js'
 
 /**
  * A folder laid out as the kubelet mounts a ConfigMap: each key a symlink
@@ -38,19 +40,7 @@ function configMap(dir: string) {
 const stepsFile = (greeting: string) => `version: 1\nsteps:\n  greet:\n    input: schemas/name.json\n    transform: '{ "greeting": "${greeting} " & $data.name }'\n    exit_code: success\n`
 const schema = (maxLength: number) => JSON.stringify({ type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength } } })
 
-async function reloads(server: RunningServer): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  return Number(/^config_reloads_total\{result="ok"\} (\d+)$/m.exec(text)?.[1])
-}
-
-/** Polls until the check passes (the test's own timeout bounds the wait). */
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await probe()
-    if (ok(value)) return value
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+const reloads = (server: RunningServer) => metricSample(server, 'config_reloads_total{result="ok"}')
 
 describe('WATCH=on follows a ConfigMap mounted as a folder', () => {
   let dir: string
