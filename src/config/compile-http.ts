@@ -1,5 +1,5 @@
 import type { Expression } from '../core/expression.js'
-import { DEFAULT_RETRY_STATUSES, METHODS_WITHOUT_BODY } from '../core/http-step.js'
+import { CREDENTIAL_HEADERS, DEFAULT_RETRY_STATUSES, METHODS_WITHOUT_BODY } from '../core/http-step.js'
 import type { BodyKind, HttpAction, HttpMethod, UrlTemplate } from '../core/registry.js'
 import type { CompiledUpstream, HttpDefaults } from './compile-upstreams.js'
 import type { Diagnostic } from './diagnostics.js'
@@ -20,8 +20,6 @@ export const HTTP_DEFAULTS = {
 
 const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
 
-/** Headers whose values are credentials even when written in the steps file itself. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie'])
 
 /** Headers that step-runner sets itself, or that only the HTTP client may set. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'x-request-id', 'idempotency-key'])

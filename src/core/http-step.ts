@@ -25,6 +25,9 @@ export interface StepRuntime {
 
 export const METHODS_WITHOUT_BODY: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'DELETE'])
 
+/** Headers whose values are credentials, whoever wrote them: secrets in the config, redacted in traces. */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie'])
+
 /** Statuses worth another attempt unless `retry.on_status` says otherwise: the upstream may answer differently soon. */
 export const DEFAULT_RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
 
@@ -95,20 +98,22 @@ export async function runHttpStep(name: string, action: HttpAction, payload: Pay
   if (action.output === undefined || trace === undefined) return mapResponse(action.output, seen, payload, runtime.limits)
   started = performance.now()
   const mapped = await mapResponse(action.output, seen, payload, runtime.limits)
-  trace.stage('output', since(started), mapped.stage === 'output' && mapped.result.exit_code === 'failure' && isOutputFailure(mapped) ? { error: (mapped.result.data as { error: unknown }).error } : { result: traceBody(mapped.result) })
+  const error = outputError(mapped)
+  trace.stage('output', since(started), error !== undefined ? { error } : { result: traceBody(mapped.result) })
   return mapped
 }
 
-function isOutputFailure(run: StepRun): boolean {
+/** The error of an `output` that failed (not a failure the mapping answered on purpose). */
+function outputError(run: StepRun): unknown {
   const error = (run.result.data as { error?: { code?: unknown } } | undefined)?.error
-  return error?.code === 'output_failed'
+  return error?.code === 'output_failed' ? error : undefined
 }
 
 /** Request headers for a trace: credentials and every secret of the config replaced. */
 function traceHeaders(headers: Readonly<Record<string, string>>, secrets: Scrubber): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
-    out[name] = name === 'authorization' || name === 'proxy-authorization' || name === 'cookie' || name === 'x-api-key' ? '[redacted]' : secrets.text(value)
+    out[name] = CREDENTIAL_HEADERS.has(name) ? '[redacted]' : secrets.text(value)
   }
   return out
 }

@@ -4,6 +4,7 @@ import { brotliDecompress, gunzip, inflate } from 'node:zlib'
 import { request, type Dispatcher } from 'undici'
 import type { CallPolicy } from '../core/registry.js'
 import type { OutboundRequest, Upstream, UpstreamFailure, UpstreamOutcome, UpstreamResponse } from '../core/upstream.js'
+import type { TokenCache } from './oauth.js'
 import type { RuntimeFor, UpstreamRuntime } from './pools.js'
 
 export interface UpstreamOptions {
@@ -117,9 +118,32 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     }
   }
 
+  /** What follows an attempt: the call's outcome, another attempt after a delay, or the same attempt with a new OAuth2 token. */
+  function decide(
+    result: Attempt,
+    n: number,
+    policy: CallPolicy,
+    renewedToken: boolean,
+    runtime: UpstreamRuntime | undefined,
+  ): { kind: 'done'; outcome: UpstreamOutcome } | { kind: 'retry'; delayMs: number } | { kind: 'renew-token'; token: string; tokens: TokenCache } {
+    const { maxAttempts, onStatus, onNetworkError } = policy.retry
+    if (result.kind === 'response') {
+      const { status } = result.response
+      if (status === 401 && result.token !== undefined && !renewedToken && runtime?.tokens !== undefined) return { kind: 'renew-token', token: result.token, tokens: runtime.tokens }
+      if (!onStatus.has(status) || maxAttempts === 1) return { kind: 'done', outcome: { ok: true, response: result.response, attempts: n } }
+      if (n === maxAttempts) {
+        return { kind: 'done', outcome: { ok: false, reason: 'status', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response } }
+      }
+      return { kind: 'retry', delayMs: retryAfter(result.response, policy) ?? backoff(n, policy, random) }
+    }
+    if (result.reason === 'auth') return { kind: 'done', outcome: { ok: false, reason: 'auth', message: result.message, attempts: n, ...(result.status !== undefined ? { status: result.status } : {}) } }
+    if (!result.retryable || !onNetworkError || maxAttempts === 1) return { kind: 'done', outcome: { ok: false, reason: result.reason, message: result.message, attempts: n } }
+    if (n === maxAttempts) return { kind: 'done', outcome: { ok: false, reason: result.reason, message: `gave up after ${n} attempts: ${result.message}`, attempts: n } }
+    return { kind: 'retry', delayMs: backoff(n, policy, random) }
+  }
+
   return {
     async send(step, req, policy, signal, observe): Promise<UpstreamOutcome> {
-      const { maxAttempts, onStatus, onNetworkError } = policy.retry
       const runtime = req.upstream === undefined ? undefined : options.runtimeFor?.(req.upstream)
       const upstream = req.upstream?.name ?? '-'
       // A 401 to an OAuth2 token is answered once per call by a new token,
@@ -130,41 +154,23 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         const result = await attempt(req, policy, signal, runtime)
         const seconds = (performance.now() - started) / 1000
         options.onAttempt?.(step, { outcome: result.kind === 'response' ? result.response.status : result.reason, seconds, upstream })
+        const next = decide(result, n, policy, renewedToken, runtime)
         // For a trace: each attempt as it ended, and the wait before the next when there is one.
-        const observed = (backoffMs?: number) =>
-          observe?.({
-            n,
-            durationMs: seconds * 1000,
-            ...(result.kind === 'response' ? { status: result.response.status } : { reason: result.reason }),
-            ...(backoffMs !== undefined ? { backoffMs } : {}),
-          })
-
-        let delay: number
-        if (result.kind === 'response') {
-          const { status } = result.response
-          if (status === 401 && result.token !== undefined && !renewedToken && runtime?.tokens !== undefined) {
-            renewedToken = true
-            runtime.tokens.invalidate(result.token)
-            observed(0)
-            n--
-            continue
-          }
-          if (!onStatus.has(status) || maxAttempts === 1 || n === maxAttempts) observed()
-          if (!onStatus.has(status) || maxAttempts === 1) return { ok: true, response: result.response, attempts: n }
-          if (n === maxAttempts) {
-            return { ok: false, reason: 'status', message: `gave up after ${n} attempts: the upstream answered ${status} each time`, attempts: n, response: result.response }
-          }
-          delay = retryAfter(result.response, policy) ?? backoff(n, policy, random)
-        } else {
-          if (result.reason === 'auth' || !result.retryable || !onNetworkError || maxAttempts === 1 || n === maxAttempts) observed()
-          if (result.reason === 'auth') return { ok: false, reason: 'auth', message: result.message, attempts: n, ...(result.status !== undefined ? { status: result.status } : {}) }
-          if (!result.retryable || !onNetworkError || maxAttempts === 1) return { ok: false, reason: result.reason, message: result.message, attempts: n }
-          if (n === maxAttempts) return { ok: false, reason: result.reason, message: `gave up after ${n} attempts: ${result.message}`, attempts: n }
-          delay = backoff(n, policy, random)
+        observe?.({
+          n,
+          durationMs: seconds * 1000,
+          ...(result.kind === 'response' ? { status: result.response.status } : { reason: result.reason }),
+          ...(next.kind === 'retry' ? { backoffMs: next.delayMs } : next.kind === 'renew-token' ? { backoffMs: 0 } : {}),
+        })
+        if (next.kind === 'done') return next.outcome
+        if (next.kind === 'renew-token') {
+          renewedToken = true
+          next.tokens.invalidate(next.token)
+          n--
+          continue
         }
-        observed(delay)
         try {
-          await wait(delay, signal)
+          await wait(next.delayMs, signal)
         } catch {
           return { ok: false, reason: 'cancelled', message: `cancelled while waiting to retry (after ${n} attempts)`, attempts: n }
         }
