@@ -70,7 +70,7 @@ export function checkShapes(expression: ExpressionToCheck, ctx: ShapeContext): D
     if (!ctx.stepNames.has(step)) {
       if (ctx.external.has(step)) return
       // `fetch-customer.data` read as `fetch - customer.data`: the hyphenated-name check says it better.
-      if ([...ctx.stepNames, ...ctx.external].some((name) => name.includes('-') && name.split('-').includes(step))) return
+      if (hyphenParts(ctx).has(step)) return
       const hint = didYouMean(step, ctx.stepNames)
       report(first, `'${step}' is not a step of this file, so dependencies_context has nothing under it${hint}; list steps served elsewhere in external_steps`, 'warning')
       return
@@ -86,6 +86,18 @@ export function checkShapes(expression: ExpressionToCheck, ctx: ShapeContext): D
     if (schema !== undefined) followSchema(schema, steps.slice(2), `${step}.data`, `${step}'s data_schema`, report)
   })
   return found
+}
+
+const partsOf = new WeakMap<ShapeContext, Set<string>>()
+
+/** The pieces of the hyphenated step names (`fetch`, `customer` of `fetch-customer`), once per config. */
+function hyphenParts(ctx: ShapeContext): Set<string> {
+  let parts = partsOf.get(ctx)
+  if (parts === undefined) {
+    parts = new Set([...ctx.stepNames, ...ctx.external].filter((name) => name.includes('-')).flatMap((name) => name.split('-')))
+    partsOf.set(ctx, parts)
+  }
+  return parts
 }
 
 /** Walks a path's name steps down a schema; reports the first name the schema does not define. */
