@@ -180,21 +180,19 @@ function distinct(this: Focus & { createSequence(): unknown[] }, arr: unknown): 
   if (arr === undefined) return undefined
   if (!Array.isArray(arr) || arr.length <= 1) return arr
   const tick = clockOf(this)
-  const keys: string[] = []
+  const firsts: unknown[] = []
+  const seen = new Set<string>()
   for (let i = 0; i < arr.length; i++) {
     tick()
     const key = equalityKey(arr[i], i)
     // Something the key cannot stand for: jsonata's own way, item by item.
     if (key === undefined) return jsonataDistinct.call(this, arr)
-    keys.push(key)
+    const before = seen.size
+    if (seen.add(key).size !== before) firsts.push(arr[i])
   }
-  const results = (arr as { sequence?: boolean }).sequence === true ? this.createSequence() : []
-  const seen = new Set<string>()
-  for (let i = 0; i < arr.length; i++) {
-    if (seen.has(keys[i]!)) continue
-    seen.add(keys[i]!)
-    results.push(arr[i])
-  }
+  if ((arr as { sequence?: boolean }).sequence !== true) return firsts
+  const results = this.createSequence()
+  for (const item of firsts) results.push(item)
   return results
 }
 
@@ -219,24 +217,33 @@ function equalityKey(value: unknown, index: number): string | undefined {
       if (value === null) return 'z'
       if (Array.isArray(value)) {
         let key = '['
-        for (const item of value) {
-          const k = equalityKey(item, index)
+        for (let i = 0; i < value.length; i++) {
+          const k = equalityKey(value[i], index)
           if (k === undefined) return undefined
-          key += `${k},`
+          key += k + ','
         }
-        return `${key}]`
+        return key + ']'
       }
       const proto = Object.getPrototypeOf(value) as unknown
       if (proto !== Object.prototype && proto !== null) return undefined
-      const names = Object.getOwnPropertyNames(value).sort()
-      if (names.includes('length') || names.includes('_jsonata_lambda') || names.includes('_jsonata_function')) return undefined
+      // Sorted only when they are not already: items of one shape usually
+      // come with their names in one order, often this one.
+      const names = Object.getOwnPropertyNames(value)
+      for (let i = 1; i < names.length; i++) {
+        if (names[i - 1]! > names[i]!) {
+          names.sort()
+          break
+        }
+      }
       let key = '{'
-      for (const name of names) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!
+        if (name === 'length' || name === '_jsonata_lambda' || name === '_jsonata_function') return undefined
         const k = equalityKey((value as Record<string, unknown>)[name], index)
         if (k === undefined) return undefined
-        key += `${JSON.stringify(name)}:${k},`
+        key += JSON.stringify(name) + ':' + k + ','
       }
-      return `${key}}`
+      return key + '}'
     }
     default:
       return undefined

@@ -7,7 +7,7 @@
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { compile, type Expression } from './index.js'
-import { EVALUATION_HEAP_BYTES, type Job } from './pool.js'
+import { EVALUATION_HEAP_BYTES, type JobMessage, type Reply } from './pool.js'
 import { jsonProblem } from './values.js'
 
 // Below the main thread, which answers every other request: on Linux a
@@ -23,7 +23,9 @@ if (process.platform === 'linux') {
 const compiled = new Map<string, Expression>()
 const MAX_COMPILED = 1000
 
-parentPort!.on('message', (job: Job & { id: number }) => {
+const reply = (message: Reply) => parentPort!.postMessage(message)
+
+parentPort!.on('message', (job: JobMessage) => {
   const key = `${JSON.stringify(job.limits)}\u0000${job.source}`
   let expression = compiled.get(key)
   if (expression === undefined) {
@@ -33,14 +35,17 @@ parentPort!.on('message', (job: Job & { id: number }) => {
     compiled.set(key, expression)
   }
   try {
-    const value = expression.evaluate(job.input, job.bindings, { timestamp: job.timestamp, deadline: job.deadline })
+    const { input, bindings } = JSON.parse(job.json) as { input?: unknown; bindings?: Readonly<Record<string, unknown>> }
+    const value = expression.evaluate(input, bindings, { timestamp: job.timestamp, deadline: job.deadline })
     const problem = jsonProblem(value, Infinity)
-    // Data, but not always clonable as it is: a sequence carries its own push.
-    // It crosses as the JSON it is answered as.
-    parentPort!.postMessage({ ...(problem === undefined ? { id: job.id, ok: true, value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)) } : { id: job.id, ok: false, notData: problem }) })
+    // Data, and it crosses as the JSON it is answered as (a sequence, which
+    // carries its own push, as the array it is).
+    if (problem !== undefined) reply({ id: job.id, ok: false, notData: problem })
+    else if (value === undefined) reply({ id: job.id, ok: true })
+    else reply({ id: job.id, ok: true, json: JSON.stringify(value) })
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown; position?: unknown; token?: unknown; value?: unknown }
-    parentPort!.postMessage({
+    reply({
       id: job.id,
       ok: false,
       error: { code: e.code, message: e.message, position: e.position, token: e.token, ...(typeof e.value === 'string' || typeof e.value === 'number' ? { value: e.value } : {}) },

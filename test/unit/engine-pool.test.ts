@@ -19,6 +19,18 @@ describe('the evaluation threads', () => {
     expect(await pool.run(job('a.($ * 2)'))).toEqual({ ok: true, value: [2, 4, 6] })
   })
 
+  it('sends the input and bindings as JSON text and gets the result back the same way: nothing lost on the way', async () => {
+    const text = 'a\u2028b "quoted" \\ \ud800 lone \u{1F600}'
+    const input = { text, nested: [{ b: 1, a: [null, true, 1.5e300] }], empty: {} }
+    expect(await pool.run(job('$', { input, bindings: undefined }))).toEqual({ ok: true, value: input })
+    const both = '{ "length": $length(text), "x": $x }'
+    expect(await pool.run(job(both, { input, bindings: { x: [text] } }))).toEqual({ ok: true, value: compile(both, LIMITS).evaluate(input, { x: [text] }) })
+    expect(compile(both, LIMITS).evaluate(input, { x: [text] })).toEqual({ length: text.length - 1, x: [text] })
+    // Nothing: no input, no bindings, and no result.
+    expect(await pool.run(job('$x', { input: undefined, bindings: undefined }))).toEqual({ ok: true, value: undefined })
+    expect(await pool.run(job('$exists($)', { input: undefined }))).toEqual({ ok: true, value: false })
+  })
+
   it('gives a JSONata error back as the main thread would raise it: code, position, token, message', async () => {
     let inline: { code: string; position: number; token: string; message: string } | undefined
     try {
