@@ -76,6 +76,13 @@ const WITHOUT_LOG = 'step-runner, LOG_LEVEL=warn'
 const WITHOUT_LOG_SCENARIOS = ['static step', 'transform step']
 /** step-runner with traces exported (OTLP/HTTP JSON to the bench's upstream, which answers 200): what tracing costs when on. */
 const WITH_TRACING = 'step-runner, tracing on'
+/**
+ * The ceiling with one pino line per answer (bench/ceiling.mjs, CEILING_LOG=line):
+ * what a hand-written handler costs with the log line that step-runner writes
+ * at its default LOG_LEVEL=info. The pinned ratios are to the ceiling without
+ * it; this one shows how much of the gap is the line itself.
+ */
+const LOGGING_CEILING = 'ceiling, one log line per request'
 /** step-runner with WORKERS=2, on both cores, on the same scenarios. */
 const WITH_WORKERS = 'step-runner, WORKERS=2 (both cores)'
 /** The engine's own measurements (bench/engine.mjs): always, unless --only names something else. */
@@ -217,6 +224,7 @@ async function main() {
     await start('step-runner', process.execPath, [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(ROOT, 'dist/main.js')], production, 0),
     await start('ceiling', process.execPath, [join(BENCH, 'ceiling.mjs')], common, 0),
     await start('seed', process.execPath, [join(BENCH, 'seed.mjs')], common, 0),
+    Object.assign(await start(LOGGING_CEILING, process.execPath, [join(BENCH, 'ceiling.mjs')], { ...common, CEILING_LOG: 'line' }, 0), { only: WITHOUT_LOG_SCENARIOS }),
     // What the per-request log line costs, in every run: the same server without it.
     Object.assign(await start(WITHOUT_LOG, process.execPath, [join(ROOT, 'dist/main.js')], { ...production, LOG_LEVEL: 'warn' }, 0), { only: WITHOUT_LOG_SCENARIOS }),
     // Both cores: on this 2-core machine the load generator shares them, so
@@ -315,6 +323,13 @@ async function profileSummary(child) {
 }
 
 function report(runs, refused, engine) {
+  // A ratio is taken within each round, then the median over rounds: the
+  // machine drifts between rounds (by a third on a busy host), and servers
+  // measured back to back in one round share its conditions.
+  const ratioOf = (scenario, server, reference) => {
+    const pairs = runs.filter((r) => r.scenario === scenario && r.server === server).map((r) => r.rps / runs.find((q) => q.scenario === scenario && q.server === reference && q.round === r.round).rps)
+    return median(pairs)
+  }
   const rows = []
   const summary = {}
   for (const scenario of scenarios) {
@@ -331,13 +346,8 @@ function report(runs, refused, engine) {
     const withoutLog = of(WITHOUT_LOG)
     const workers = of(WITH_WORKERS)
     const traced = of(WITH_TRACING)
-    // A ratio is taken within each round, then the median over rounds: the
-    // machine drifts between rounds (by a third on a busy host), and servers
-    // measured back to back in one round share its conditions.
-    const ratio = (server, reference) => {
-      const pairs = runs.filter((r) => r.scenario === scenario.name && r.server === server).map((r) => r.rps / runs.find((q) => q.scenario === scenario.name && q.server === reference && q.round === r.round).rps)
-      return median(pairs)
-    }
+    const loggingCeiling = of(LOGGING_CEILING)
+    const ratio = (server, reference) => ratioOf(scenario.name, server, reference)
     summary[scenario.name] = {
       'step-runner': sr,
       ceiling,
@@ -346,11 +356,12 @@ function report(runs, refused, engine) {
       ...(withoutLog ? { [WITHOUT_LOG]: withoutLog, without_log_vs_ceiling: ratio(WITHOUT_LOG, 'ceiling') } : {}),
       ...(workers ? { [WITH_WORKERS]: workers, workers_vs_one: ratio(WITH_WORKERS, 'step-runner') } : {}),
       ...(traced ? { [WITH_TRACING]: traced, tracing_vs_off: ratio(WITH_TRACING, 'step-runner') } : {}),
+      ...(loggingCeiling ? { [LOGGING_CEILING]: loggingCeiling, vs_logging_ceiling: ratio('step-runner', LOGGING_CEILING) } : {}),
       vs_ceiling: ratio('step-runner', 'ceiling'),
       vs_seed: ratio('step-runner', 'seed'),
     }
-    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG || name === WITH_WORKERS || name === WITH_TRACING
-    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}), ...(traced ? { [WITH_TRACING]: traced } : {}), ...(workers ? { [WITH_WORKERS]: workers } : {}) })) {
+    const compared = (name) => name === 'step-runner' || name === WITHOUT_LOG || name === WITH_WORKERS || name === WITH_TRACING || name === LOGGING_CEILING
+    for (const [name, r] of Object.entries({ 'step-runner': sr, ceiling, seed, ...(loggingCeiling ? { [LOGGING_CEILING]: loggingCeiling } : {}), ...(direct ? { 'direct call': direct } : {}), ...(withoutLog ? { [WITHOUT_LOG]: withoutLog } : {}), ...(traced ? { [WITH_TRACING]: traced } : {}), ...(workers ? { [WITH_WORKERS]: workers } : {}) })) {
       rows.push([
         name === 'step-runner' ? scenario.name : '',
         name,
@@ -407,6 +418,10 @@ function report(runs, refused, engine) {
   const withTracing = Object.entries(summary).filter(([, v]) => v && v.tracing_vs_off !== undefined)
   if (withTracing.length > 0) {
     table += `\n\nTracing on (a span per request and its export, OTLP/HTTP JSON) against the default, off (requests/s, same round): ${withTracing.map(([name, v]) => `${name} ${v.tracing_vs_off.toFixed(2)}x`).join(', ')}. Off, the SDK is not loaded: the default rows are the cost of tracing off.`
+  }
+  const againstLogging = Object.entries(summary).filter(([, v]) => v && v.vs_logging_ceiling !== undefined)
+  if (againstLogging.length > 0) {
+    table += `\n\nstep-runner (LOG_LEVEL=info, its default) against the ceiling that also writes one pino line per request (requests/s, same round): ${againstLogging.map(([name, v]) => `${name} ${v.vs_logging_ceiling.toFixed(2)}x`).join(', ')}. That ceiling itself serves ${againstLogging.map(([name]) => `${name} ${ratioOf(name, LOGGING_CEILING, 'ceiling').toFixed(2)}x`).join(', ')} of the one without the line.`
   }
   const withWorkers = Object.entries(summary).filter(([, v]) => v && v.workers_vs_one !== undefined)
   if (withWorkers.length > 0) {
