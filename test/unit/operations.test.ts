@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createMetrics } from '../../src/server/metrics.js'
+import { Counter, Histogram, Registry } from 'prom-client'
+import { createMetrics, DURATION_BUCKETS } from '../../src/server/metrics.js'
 import { createRedactor, hasHexRun } from '../../src/server/redact.js'
 import { availableParallelism } from 'node:os'
 import { ENVIRONMENT, readSettings } from '../../src/server/settings.js'
@@ -60,6 +61,15 @@ describe('createRedactor', () => {
   })
 })
 
+/** One metric's lines (HELP, TYPE and its samples) in a text exposition. */
+function section(text: string, name: string): string {
+  const lines = text.split('\n')
+  const start = lines.indexOf(`# HELP ${name} ${lines.find((l) => l.startsWith(`# HELP ${name} `))!.slice(`# HELP ${name} `.length)}`)
+  let end = start + 2
+  while (end < lines.length && lines[end] !== '' && !lines[end]!.startsWith('# HELP')) end++
+  return lines.slice(start, end).join('\n')
+}
+
 describe('createMetrics', () => {
   it('caps the exit_code label values, which output expressions may take from upstream data', async () => {
     const metrics = createMetrics(true)
@@ -68,6 +78,35 @@ describe('createMetrics', () => {
     expect(text).toContain('step_runs_total{step="s",exit_code="code_49"} 1')
     expect(text).not.toContain('code_50')
     expect(text).toContain('step_runs_total{step="s",exit_code="(other)"} 10')
+  })
+
+  it("writes step_runs_total and step_duration_seconds exactly as prom-client's own inc() and observe() would, whatever the answers, over several reads", () => {
+    const answer = fc.record({
+      step: fc.constantFrom('step_a', 'step-b', 'q"uote'),
+      exitCode: fc.constantFrom('success', 'failure', 'retry'),
+      // On the bounds, between them, past the last, and zero.
+      seconds: fc.oneof(fc.constantFrom(0, ...DURATION_BUCKETS, 10.5, 1e-9), fc.double({ min: 0, max: 20, noNaN: true })),
+    })
+    return fc.assert(
+      fc.asyncProperty(fc.array(fc.array(answer, { maxLength: 30 }), { minLength: 1, maxLength: 3 }), async (reads) => {
+        const metrics = createMetrics(true)
+        const registry = new Registry()
+        const runs = new Counter({ name: 'step_runs_total', help: 'Step executions answered, by step and exit code.', labelNames: ['step', 'exit_code'], registers: [registry] })
+        const durations = new Histogram({ name: 'step_duration_seconds', help: 'Time to answer a step execution, by step.', labelNames: ['step'], registers: [registry] })
+        for (const answers of reads) {
+          for (const { step, exitCode, seconds } of answers) {
+            metrics.stepRan(step, exitCode, seconds)
+            runs.inc({ step, exit_code: exitCode })
+            durations.observe({ step }, seconds)
+          }
+          const ours = (await metrics.render()!).body
+          for (const name of ['step_runs_total', 'step_duration_seconds']) {
+            expect(section(ours, name)).toBe(await registry.getSingleMetricAsString(name))
+          }
+        }
+      }),
+      { seed: 20261129, numRuns: 200 },
+    )
   })
 
   it('is a no-op with METRICS=off', () => {
