@@ -15,6 +15,7 @@ import type { HookSpanAttributes, Tracing } from '../tracing/index.js'
 import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
 import { decodeRequestBodies } from './request-encoding.js'
+import { writeAnswerLine } from './answer-line.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
@@ -210,6 +211,13 @@ function report(request: FastifyRequest, reply: FastifyReply, outcome: HookOutco
   if (outcome.kind === 'ran') {
     const error = outcome.result.exit_code === 'failure' ? failureOf(outcome.result.data) : undefined
     if (error === undefined) {
+      // The line nearly every request writes: one template when its fields are what the orchestrator sends.
+      const requestId = context?.request_id
+      const flowId = context?.flow_id
+      if (typeof requestId === 'string' && typeof flowId === 'string' && Number.isFinite(duration_ms)) {
+        const line = { request_id: requestId, flow_id: flowId, step_name: context!.step_name, exit_code: outcome.result.exit_code, duration_ms, key_index: outcome.keyIndex }
+        if (writeAnswerLine(request.log, line)) return
+      }
       request.log.info(
         { request_id: context?.request_id, flow_id: context?.flow_id, step_name: context?.step_name, exit_code: outcome.result.exit_code, status: 200, duration_ms, key_index: outcome.keyIndex },
         'step answered',
