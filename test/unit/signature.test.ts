@@ -39,6 +39,21 @@ describe('createVerifier', () => {
     expect(createVerifier(['other', SEED_KEY])(json, good)).toBe(1)
   })
 
+  it('takes the payload as text or as its UTF-8 bytes alike, with one key or several, whatever the characters', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1 }), fc.string({ unit: 'grapheme' }), (key, text) => {
+        const payload = JSON.stringify({ text })
+        const signature = sign(payload, key)
+        const bytes = new TextEncoder().encode(payload)
+        expect(createVerifier([key])(payload, signature)).toBe(0)
+        expect(createVerifier([key])(bytes, signature)).toBe(0)
+        expect(createVerifier(['k0', key])(bytes, signature)).toBe(1)
+        expect(createVerifier([key])(JSON.stringify({ text: text + ' ' }), signature)).toBe(-1)
+      }),
+      { seed: 20261129, numRuns: 300 },
+    )
+  })
+
   it.each([
     ['missing', undefined],
     ['not a string', 12345],
