@@ -52,6 +52,14 @@ describe('createVerifier', () => {
       }),
       { seed: 20261129, numRuns: 300 },
     )
+    // Past the size hashed in one call, and at it.
+    for (const size of [4000, 4096, 4097, 10_000, 1_000_000]) {
+      const payload = JSON.stringify({ text: 'é'.repeat(size) }).slice(0, size)
+      const signature = sign(payload, 'wsk_k')
+      expect(createVerifier(['wsk_k'])(payload, signature), String(size)).toBe(0)
+      expect(createVerifier(['wsk_k'])(new TextEncoder().encode(payload), signature), String(size)).toBe(0)
+      expect(createVerifier(['wsk_k'])(payload.slice(1), signature), String(size)).toBe(-1)
+    }
   })
 
   it.each([
