@@ -7,7 +7,7 @@
 // step-runner's batching (4 KiB): the hand-written handler as a team would
 // run it in production, where a line per request is what operators expect.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import pino from 'pino'
 import { Agent, request } from 'undici'
 
@@ -53,7 +53,7 @@ const steps = {
 
 const app = Fastify({
   bodyLimit: Number(process.env.BODY_LIMIT ?? 1048576),
-  ...(logsLine ? { loggerInstance: pino({ level: 'info' }, pino.destination({ dest: 1, sync: false, minLength: 4096 })), disableRequestLogging: true } : {}),
+  ...(logsLine ? { loggerInstance: pino({ level: 'info' }, pino.destination({ dest: 1, sync: false, minLength: 4096 })), logController: new LogController({ disableRequestLogging: true }) } : {}),
 })
 app.post('/hook', async (req, reply) => {
   const { payload, signature } = req.body ?? {}
