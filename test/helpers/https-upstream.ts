@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { recorder } from './recording.js'
 import type { TestUpstream } from './upstream.js'
@@ -62,23 +61,5 @@ export async function startHttpsUpstream(options: HttpsUpstreamOptions): Promise
     })
   })
   server.on('tlsClientError', (err) => tlsErrors.push(err))
-  // Plain sockets too: a handshake that never ends must not keep close() waiting.
-  server.on('connection', (socket: Socket) => rec.track(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `https://127.0.0.1:${port}`,
-    port,
-    connections,
-    tlsErrors,
-    requests: rec.requests,
-    seen: rec.seen,
-    on: rec.on,
-    closedBy: rec.closedBy,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of rec.sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  }
+  return { ...(await rec.serve(server, 'https')), connections, tlsErrors }
 }

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Handler, ReceivedRequest, TestUpstream } from './upstream.js'
 
 /**
@@ -11,6 +11,11 @@ export interface Recorder extends Pick<TestUpstream, 'requests' | 'seen' | 'on' 
   readonly listener: (req: IncomingMessage, res: ServerResponse) => void
   readonly sockets: Set<Socket>
   track(socket: Socket): void
+  /**
+   * Listens on loopback with `server` (whose request listener is `listener`),
+   * tracking its connections: the test upstream, with its port.
+   */
+  serve(server: Server, scheme: 'http' | 'https'): Promise<TestUpstream & { readonly port: number }>
 }
 
 export function recorder(): Recorder {
@@ -38,7 +43,7 @@ export function recorder(): Recorder {
       handler(req, res, n)
     })
   }
-  return {
+  const self: Recorder = {
     listener,
     sockets,
     track(socket) {
@@ -54,5 +59,25 @@ export function recorder(): Recorder {
         list.push(resolve)
         closeWaiters.set(path, list)
       }),
+    async serve(server, scheme) {
+      // Plain sockets too (for TLS, before the handshake): one that never finishes must not keep close() waiting.
+      server.on('connection', (socket: Socket) => self.track(socket))
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const { port } = server.address() as AddressInfo
+      return {
+        url: `${scheme}://127.0.0.1:${port}`,
+        port,
+        requests,
+        seen: self.seen,
+        on: self.on,
+        closedBy: self.closedBy,
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resolve())
+          }),
+      }
+    },
   }
+  return self
 }

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { recorder } from './recording.js'
 
 export interface ReceivedRequest {
@@ -32,22 +31,7 @@ export interface TestUpstream {
 
 export async function startUpstream(): Promise<TestUpstream> {
   const recording = recorder()
-  const server: Server = createServer(recording.listener)
-  server.on('connection', (socket) => recording.track(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests: recording.requests,
-    seen: recording.seen,
-    on: recording.on,
-    closedBy: recording.closedBy,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of recording.sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  }
+  return recording.serve(createServer(recording.listener), 'http')
 }
 
 /** Answers JSON. */
