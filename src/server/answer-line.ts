@@ -15,10 +15,10 @@ type Sym = 'asJsonSym' | 'chindingsSym' | 'hooksSym' | 'mixinSym' | 'needsMetada
 const { asJsonSym, chindingsSym, hooksSym, mixinSym, needsMetadataGsym, streamSym, timeSym } = pino.symbols as unknown as Readonly<Record<Sym, symbol>>
 
 type Internals = Record<symbol, unknown>
-// The logger checked last, and whether the template reproduces its lines: a
+// The logger checked last, and whether the template may write its lines: a
 // server has one logger, so this is one comparison per line.
 let checkedLogger: object | undefined
-let reproduced = false
+let usable = false
 
 /**
  * Writes the line of an answered step straight to the logger's destination:
@@ -41,12 +41,11 @@ let reproduced = false
 export function writeAnswerLine(logger: FastifyBaseLogger, line: AnswerLine): boolean {
   const log = logger as unknown as Internals
   if (checkedLogger !== logger) {
-    reproduced = reproduces(log)
+    usable = log[mixinSym] === undefined && (log[streamSym] as Internals)[needsMetadataGsym] !== true && reproduces(log)
     checkedLogger = logger
   }
-  if (!reproduced || log[mixinSym] !== undefined) return false
-  const stream = log[streamSym] as { write(text: string): unknown; [k: symbol]: unknown }
-  if (stream[needsMetadataGsym] === true) return false
+  if (!usable) return false
+  const stream = log[streamSym] as { write(text: string): unknown }
   const text = template(line, (log[timeSym] as () => string)(), log[chindingsSym] as string)
   const hook = (log[hooksSym] as { streamWrite?: (s: string) => string } | undefined)?.streamWrite
   stream.write(hook === undefined ? text : hook(text))
