@@ -219,6 +219,9 @@ describe('graceful shutdown', () => {
       // The in-flight call would hold a graceful shutdown for ten minutes.
       expect(await server.stop('SIGTERM')).not.toBeNull()
       expect(await inFlight).toBeInstanceOf(Error)
+      // Logged just before process.exit, which runs no further callback: written synchronously on exit.
+      const last = server.output().stdout.trim().split('\n').at(-1)!
+      expect(JSON.parse(last)).toMatchObject({ level: 50, msg: 'second SIGTERM, exiting' })
     } finally {
       await upstream.close()
     }
