@@ -3,6 +3,8 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { writeAnswerLine, type AnswerLine } from '../../src/server/answer-line.js'
 import { createRedactor } from '../../src/server/redact.js'
+import { createLogOutput, type LogSink } from '../../src/server/log-output.js'
+import { Writable } from 'node:stream'
 
 /** A logger configured as the server's (main.ts), writing into an array; its clock fixed, so two lines can be compared. */
 function logger(options: pino.LoggerOptions = {}) {
@@ -70,5 +72,35 @@ describe('writeAnswerLine', () => {
     }
     expect(writeAnswerLine(logger({ mixin: () => ({}) }).log, line)).toBe(false)
     expect(writeAnswerLine(logger({ messageKey: 'message' }).log, line)).toBe(false)
+  })
+
+  it('through step-runner\'s output: rendered at the end of the turn, in the order logged, with the same bytes', async () => {
+    const chunks: string[] = []
+    const sink = new Writable({ decodeStrings: false, write: (chunk: string, _e, cb) => (chunks.push(chunk), cb()) }) as unknown as LogSink
+    const output = createLogOutput({ bufferBytes: 1 << 20, onDrop: () => {}, onCaughtUp: () => {}, sink })
+    const redactor = createRedactor(['wsk_key_1'])
+    const options: pino.LoggerOptions = { level: 'info', timestamp: () => ',"time":1700000000000', hooks: { streamWrite: (line: string) => redactor.apply(line) } }
+    const log = pino(options, output.stream)
+    const theirs = logger()
+    const first: AnswerLine = { request_id: 'mqr_1 wsk_key_1', flow_id: 'f', step_name: 's', exit_code: 'success', duration_ms: 1.5, key_index: 0 }
+    const second: AnswerLine = { ...first, request_id: 'mqr_2' }
+
+    expect(writeAnswerLine(log, first)).toBe(true)
+    expect(chunks).toEqual([])
+    await output.flush()
+    expect(chunks.join('')).toContain('"request_id":"mqr_1 [REDACTED]"')
+    // Not yet rendered when logged; the turn's lines before another line, and flush() renders what waits.
+    expect(writeAnswerLine(log, second)).toBe(true)
+    log.warn('in between')
+    expect(writeAnswerLine(log, first)).toBe(true)
+    await new Promise((r) => setImmediate(r))
+    await output.flush()
+
+    viaPino(theirs.log, first)
+    viaPino(theirs.log, second)
+    theirs.log.warn('in between')
+    viaPino(theirs.log, first)
+    expect(chunks.join('')).toBe(theirs.lines.join(''))
+    expect(chunks.join('')).toContain('[REDACTED]')
   })
 })
