@@ -45,7 +45,8 @@ function reject(status: 400 | 404, reason: Rejection, error: string, payload?: P
  * the text. The payload is parsed only once the signature is known to be
  * right, so an unsigned body costs one linear scan and one hash.
  */
-export interface HookBody {
+export interface ScannedBody {
+  readonly kind: 'scanned'
   readonly text: string
   readonly top: JsonKind
   readonly payload: { readonly span: Span; readonly kind: JsonKind } | undefined
@@ -54,12 +55,34 @@ export interface HookBody {
   readonly asStringified: boolean
 }
 
+/**
+ * A body in the orchestrator's own shape whose signature was checked first
+ * (see readSignedBody): its payload, parsed, and the key that signed it.
+ */
+export interface SignedBody {
+  readonly kind: 'signed'
+  /** The payload as sent and signed: what the replay cache keys on. */
+  readonly raw: string
+  readonly payload: Record<string, unknown>
+  readonly keyIndex: number
+}
+
+export type HookBody = ScannedBody | SignedBody
+
 export type ReadBody = { readonly ok: true; readonly body: HookBody } | { readonly ok: false; readonly error: string }
 
 const MEMBERS = ['payload', 'signature'] as const
 
-/** Checks a request body's syntax, nesting and keys in one linear pass, without parsing it. */
-export function readHookBody(text: string, maxDepth: number): ReadBody {
+/**
+ * Checks a request body's syntax, nesting and keys in one linear pass, without
+ * parsing it. With the verifier, a body in the orchestrator's own shape is
+ * first tried the short way (readSignedBody).
+ */
+export function readHookBody(text: string, maxDepth: number, verify?: Verifier): ReadBody {
+  if (verify !== undefined) {
+    const signed = readSignedBody(text, maxDepth, verify)
+    if (signed !== undefined) return { ok: true, body: signed }
+  }
   const scan = scanJson(text, { maxDepth, members: MEMBERS })
   if (!scan.ok) {
     return { ok: false, error: scan.reason === 'depth' ? `request body is ${scan.message} (MAX_JSON_DEPTH)` : `request body is not valid JSON: ${scan.message}` }
@@ -68,8 +91,64 @@ export function readHookBody(text: string, maxDepth: number): ReadBody {
   if (scan.forbiddenAt >= 0) return { ok: false, error: RequestError.forbiddenKey }
   return {
     ok: true,
-    body: { text, top: scan.top, payload: scan.members.get('payload'), signature: scan.members.get('signature'), asStringified: scan.asStringified },
+    body: { kind: 'scanned', text, top: scan.top, payload: scan.members.get('payload'), signature: scan.members.get('signature'), asStringified: scan.asStringified },
   }
+}
+
+/** Bodies up to this long are tried the short way; a longer one is scanned first, as a hostile one should be. */
+export const SIGNED_FIRST_MAX_CHARS = 16 * 1024
+
+const PAYLOAD_AT = '{"payload":'.length
+/** `,"signature":"` + 64 hex + `"}` */
+const SIGNATURE_TAIL = 14 + 64 + 2
+
+/**
+ * The short way for what the orchestrator sends, nearly every request:
+ * `{"payload":{…},"signature":"<64 hex>"}` exactly as JSON.stringify writes
+ * it. The signature is checked over the payload's text first, and only a
+ * signed payload is parsed — by JSON.parse, which then checks its syntax —
+ * instead of scanning the whole body and then parsing the payload. It gives
+ * what the scan would, or undefined, and the body takes the scan:
+ *
+ * - the shape is checked at both ends: the payload is the single value
+ *   between them, since JSON.parse accepts it as one (and it ends with `}`,
+ *   so its span is the scan's);
+ * - nesting: at most maxDepth - 1 `{` and `[` in the whole payload, strings
+ *   included, so no deeper than MAX_JSON_DEPTH with the body's own `{`;
+ * - forbidden keys: no `__proto__` or `prototype` anywhere in the text, and
+ *   no `\u` escape that could spell one;
+ * - the signature: one the verifier accepts over the payload's text, as the
+ *   scanned path checks first too.
+ *
+ * A body that fails any of these costs one hash of at most 16 KiB more than
+ * before; longer bodies never come here, so refusing a big hostile body
+ * costs what it did.
+ */
+function readSignedBody(text: string, maxDepth: number, verify: Verifier): SignedBody | undefined {
+  const n = text.length
+  const end = n - SIGNATURE_TAIL
+  if (n > SIGNED_FIRST_MAX_CHARS || end <= PAYLOAD_AT + 1 || !text.startsWith('{"payload":{') || text.charCodeAt(end - 1) !== 125 /* } */) return undefined
+  if (!text.startsWith(',"signature":"', end) || text.charCodeAt(n - 2) !== 34 /* " */ || text.charCodeAt(n - 1) !== 125 /* } */) return undefined
+  const raw = text.slice(PAYLOAD_AT, end)
+  if (raw.includes('__proto__') || raw.includes('prototype') || raw.includes('\\u') || !shallowerThan(raw, maxDepth - 1)) return undefined
+  // The verifier checks the signature's form (64 lowercase hex) before anything else.
+  const keyIndex = verify(raw, text.slice(n - 66, n - 2))
+  if (keyIndex < 0) return undefined
+  let payload: unknown
+  try {
+    payload = JSON.parse(raw)
+  } catch {
+    return undefined
+  }
+  return { kind: 'signed', raw, payload: payload as Record<string, unknown>, keyIndex }
+}
+
+/** Whether the text opens at most maxDepth objects and arrays in all (in strings too), so nests no deeper. */
+function shallowerThan(text: string, maxDepth: number): boolean {
+  let opened = 0
+  for (let k = text.indexOf('{'); k !== -1; k = text.indexOf('{', k + 1)) if (++opened > maxDepth) return false
+  for (let k = text.indexOf('['); k !== -1; k = text.indexOf('[', k + 1)) if (++opened > maxDepth) return false
+  return true
 }
 
 /** A parsed body (for tests and tools): as the server reads one that was sent as JSON. */
@@ -85,22 +164,9 @@ export function hookBodyOf(value: unknown, maxDepth = 1000): HookBody {
  * about which steps exist.
  */
 export async function handleHook(body: HookBody, registry: Registry, verify: Verifier, runtime: StepRuntime, replay?: ReplayStore): Promise<HookOutcome> {
-  if (body.top !== 'object') return reject(400, 'malformed', RequestError.bodyNotObject)
-  if (body.payload?.kind !== 'object') return reject(400, 'malformed', RequestError.payloadNotObject)
-  const signature = body.signature?.kind === 'string' ? (JSON.parse(slice(body.text, body.signature.span)) as string) : undefined
-  if (!isSignatureFormat(signature)) return reject(400, 'signature', SIGNATURE_ERROR)
-
-  // The orchestrator signs JSON.stringify(payload) and sends those very
-  // characters: check the signature over the payload as sent. A payload that
-  // its sender reformatted (spaces, other escapes) is checked as
-  // JSON.stringify would write it, as the seed server does, but without
-  // parsing it: nothing is parsed before the signature is known to be right.
-  const raw = slice(body.text, body.payload.span)
-  let signed: string | Buffer = raw
-  let keyIndex = verify(raw, signature)
-  if (keyIndex < 0 && !body.asStringified) keyIndex = verify((signed = canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw))), signature)
-  if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
-  const payload = JSON.parse(raw) as Record<string, unknown>
+  const checked = body.kind === 'signed' ? { payload: body.payload, keyIndex: body.keyIndex, signed: body.raw } : checkScanned(body, verify)
+  if ('kind' in checked) return checked
+  const { payload, keyIndex, signed } = checked
 
   const context = payload['context']
   if (!isPlainObject(context)) return reject(400, 'malformed', RequestError.contextNotObject)
@@ -127,6 +193,26 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
     else claim.complete({ body: answer.body, exitCode: answer.result.exit_code })
   }
   return ranOutcome(answer, verified, keyIndex)
+}
+
+/** A scanned body's payload, parsed once its signature is known to be right; or why not. */
+function checkScanned(body: ScannedBody, verify: Verifier): HookOutcome | { readonly payload: Record<string, unknown>; readonly keyIndex: number; readonly signed: string | Buffer } {
+  if (body.top !== 'object') return reject(400, 'malformed', RequestError.bodyNotObject)
+  if (body.payload?.kind !== 'object') return reject(400, 'malformed', RequestError.payloadNotObject)
+  const signature = body.signature?.kind === 'string' ? (JSON.parse(slice(body.text, body.signature.span)) as string) : undefined
+  if (!isSignatureFormat(signature)) return reject(400, 'signature', SIGNATURE_ERROR)
+
+  // The orchestrator signs JSON.stringify(payload) and sends those very
+  // characters: check the signature over the payload as sent. A payload that
+  // its sender reformatted (spaces, other escapes) is checked as
+  // JSON.stringify would write it, as the seed server does, but without
+  // parsing it: nothing is parsed before the signature is known to be right.
+  const raw = slice(body.text, body.payload.span)
+  let signed: string | Buffer = raw
+  let keyIndex = verify(raw, signature)
+  if (keyIndex < 0 && !body.asStringified) keyIndex = verify((signed = canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw))), signature)
+  if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
+  return { payload: JSON.parse(raw) as Record<string, unknown>, keyIndex, signed }
 }
 
 async function runOnce(step: CompiledStep, payload: Payload, runtime: StepRuntime, registry: Registry): Promise<ReturnType<typeof finishAnswer>> {

@@ -50,7 +50,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return503OnClosing: true,
     clientErrorHandler: answerBrokenRequest(limits.requestTimeoutMs),
   })
-  acceptJsonBodies(app, limits.maxJsonDepth)
+  acceptJsonBodies(app, limits.maxJsonDepth, options.verify)
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if ((error.statusCode ?? 500) < 500) return answerClientError(error, request, reply, limits.bodyLimit)

@@ -1,15 +1,17 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { readHookBody } from '../core/hook.js'
+import type { Verifier } from '../core/signature.js'
 import { BIG_BODY_CHARS, inTurn } from './body-turns.js'
 import { clientError, printable } from './request-encoding.js'
 
 /**
  * Request bodies: JSON in UTF-8 only, read by one linear scan (syntax,
  * nesting, forbidden keys) rather than parsed: the core parses the payload
- * once its signature is known to be right. Errors say what is wrong and where,
- * and never quote the body.
+ * once its signature is known to be right. A small body in the orchestrator's
+ * own shape has its signature checked first instead (readHookBody). Errors say
+ * what is wrong and where, and never quote the body.
  */
-export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number): void {
+export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number, verify: Verifier): void {
   // Only JSON is the protocol: drop fastify's text/plain parser so anything
   // else is a 415.
   app.removeAllContentTypeParsers()
@@ -26,12 +28,12 @@ export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number): vo
     if (text.length > BIG_BODY_CHARS) {
       // fastify takes the promise's value as the body (and its rejection as the error).
       return inTurn(() => {
-        const read = readHookBody(text, maxJsonDepth)
+        const read = readHookBody(text, maxJsonDepth, verify)
         if (!read.ok) throw badBody(read.error)
         return read.body
       })
     }
-    const read = readHookBody(text, maxJsonDepth)
+    const read = readHookBody(text, maxJsonDepth, verify)
     if (read.ok) done(null, read.body)
     else done(badBody(read.error), undefined)
   })

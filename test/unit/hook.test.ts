@@ -100,3 +100,65 @@ describe('readHookBody', () => {
     expect(readHookBody('\u001f\u008b\u0008\u0000binary', 1000)).toEqual({ ok: false, error: 'request body is not valid JSON: unexpected character U+001F at line 1, column 1' })
   })
 })
+
+describe('readHookBody, signature first (the orchestrator\'s own shape)', async () => {
+  const registry = await registryFrom({ 'steps.yaml': 'version: 1\nsteps:\n  step_a:\n    exit_code: success\n' })
+  const bodyText = (payloadText: string, signature = sign(payloadText, KEY)) => `{"payload":${payloadText},"signature":"${signature}"}`
+  /** What the server answers for a body: the read's refusal, or handleHook's outcome. */
+  const answer = async (text: string, withVerifier: boolean, maxDepth = 1000) => {
+    const read = readHookBody(text, maxDepth, withVerifier ? verify : undefined)
+    return read.ok ? { kind: read.body.kind, outcome: await handleHook(read.body, registry, verify, NO_UPSTREAM) } : { error: read.error }
+  }
+  /** The same answer both ways; returns how the body was read with the verifier. */
+  const same = async (text: string, maxDepth = 1000) => {
+    const short = await answer(text, true, maxDepth)
+    const scanned = await answer(text, false, maxDepth)
+    expect(scanned.kind === undefined || scanned.kind === 'scanned').toBe(true)
+    expect({ ...short, kind: undefined }).toEqual({ ...scanned, kind: undefined })
+    return short.kind
+  }
+
+  it('reads a signed body of the exact shape the short way, with the answer the scan gives', async () => {
+    const payload = { context: { step_name: 'step_a', request_id: 'mqr_1' }, data: { a: [1, 'x', null, { b: true }] } }
+    expect(await same(bodyText(JSON.stringify(payload)))).toBe('signed')
+  })
+
+  it('gives the scan the rest, with the same answer: unsigned, other key, reformatted, forbidden keys, too deep, too long, not one value', async () => {
+    const payload = JSON.stringify({ context: { step_name: 'step_a' } })
+    // How the body is read with the verifier: by the scan, or refused by it.
+    const cases: Array<[string, string, 'scanned' | 'refused', number?]> = [
+      ['wrong signature', bodyText(payload, '0'.repeat(64)), 'scanned'],
+      ['signed with another key', bodyText(payload, sign(payload, 'other')), 'scanned'],
+      ['upper-case signature', bodyText(payload, sign(payload, KEY).toUpperCase()), 'scanned'],
+      ['spaces', JSON.stringify({ payload: JSON.parse(payload), signature: sign(payload, KEY) }, null, 1), 'scanned'],
+      ['__proto__ key', bodyText('{"context":{"step_name":"step_a"},"__proto__":{"x":1}}'), 'refused'],
+      ['escaped __proto__ key', bodyText('{"context":{"step_name":"step_a"},"a":[{"\\u005f_proto__":1}]}'), 'refused'],
+      ['constructor.prototype', bodyText('{"context":{"step_name":"step_a"},"constructor":{"prototype":{}}}'), 'refused'],
+      ['"prototype" that is harmless', bodyText('{"context":{"step_name":"step_a"},"constructor":{"name":"x"},"prototype":1}'), 'scanned'],
+      ['deeper than MAX_JSON_DEPTH', bodyText(`{"context":{"step_name":"step_a"},"d":${'['.repeat(12)}${']'.repeat(12)}}`), 'refused', 10],
+      ['brackets in strings past MAX_JSON_DEPTH', bodyText(`{"context":{"step_name":"step_a"},"d":"${'['.repeat(12)}"}`), 'scanned', 10],
+      ['longer than 16 KiB', bodyText(JSON.stringify({ context: { step_name: 'step_a' }, pad: 'x'.repeat(17 * 1024) })), 'scanned'],
+      ['signed but not JSON', bodyText('{"context":{"step_name":"step_a"},"a":}'), 'refused'],
+      ['two payloads, signed as one span', bodyText('{"context":{"step_name":"nope"}},"payload":{"context":{"step_name":"step_a"}}'), 'scanned'],
+      ['a payload that is not an object', `{"payload":[1],"signature":"${sign('[1]', KEY)}"}`, 'scanned'],
+      ['space before the comma', bodyText(`${payload} `), 'scanned'],
+      ['another member first', `{"x":1,"payload":${payload},"signature":"${sign(payload, KEY)}"}`, 'scanned'],
+    ]
+    for (const [name, text, read, maxDepth] of cases) expect(await same(text, maxDepth), name).toBe(read === 'refused' ? undefined : read)
+  })
+
+  it('answers as the scan does for any payload, signed or not (property)', async () => {
+    const { default: fc } = await import('fast-check')
+    const payload = fc.record({ context: fc.record({ step_name: fc.constantFrom('step_a', 'nope', ''), request_id: fc.string() }), data: fc.jsonValue({ maxDepth: 4 }) })
+    const reads = { signed: 0, scanned: 0, refused: 0 }
+    await fc.assert(
+      fc.asyncProperty(payload, fc.boolean(), fc.nat(14), async (p, signed, maxDepth) => {
+        const text = JSON.stringify(p)
+        reads[(await same(bodyText(text, signed ? sign(text, KEY) : sign(text, 'not the key')), maxDepth + 1)) ?? 'refused']++
+      }),
+      { seed: 20261129, numRuns: 300 },
+    )
+    // Each way was taken: the short one, the scan, and the scan's refusal (too deep).
+    expect(Math.min(reads.signed, reads.scanned, reads.refused)).toBeGreaterThan(10)
+  })
+})
