@@ -31,7 +31,7 @@ export function acceptJsonBodies(app: FastifyInstance, maxJsonDepth: number, ver
         const read = readHookBody(text, maxJsonDepth, verify)
         if (!read.ok) throw badBody(read.error)
         return read.body
-      })
+      }, text.length)
     }
     const read = readHookBody(text, maxJsonDepth, verify)
     if (read.ok) done(null, read.body)
