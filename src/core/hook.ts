@@ -56,13 +56,14 @@ export interface ScannedBody {
 }
 
 /**
- * A body in the orchestrator's own shape whose signature was checked first
- * (see readSignedBody): its payload, parsed, and the key that signed it.
+ * A body whose signature is known to be right: its payload, parsed, and the
+ * key that signed it. What a body in the orchestrator's own shape is read as
+ * (see readSignedBody), and what handleHook makes of a scanned one.
  */
 export interface SignedBody {
   readonly kind: 'signed'
-  /** The payload as sent and signed: what the replay cache keys on. */
-  readonly raw: string
+  /** What the signature covers (the payload as sent, or as JSON.stringify writes it): what the replay cache keys on. */
+  readonly signed: string | Buffer
   readonly payload: Record<string, unknown>
   readonly keyIndex: number
 }
@@ -98,9 +99,10 @@ export function readHookBody(text: string, maxDepth: number, verify?: Verifier):
 /** Bodies up to this long are tried the short way; a longer one is scanned first, as a hostile one should be. */
 export const SIGNED_FIRST_MAX_CHARS = 16 * 1024
 
-const PAYLOAD_AT = '{"payload":'.length
-/** `,"signature":"` + 64 hex + `"}` */
-const SIGNATURE_TAIL = 14 + 64 + 2
+const PAYLOAD_OPEN = '{"payload":'
+const SIGNATURE_OPEN = ',"signature":"'
+/** SIGNATURE_OPEN, 64 hex characters and `"}`. */
+const SIGNATURE_TAIL = SIGNATURE_OPEN.length + 64 + 2
 
 /**
  * The short way for what the orchestrator sends, nearly every request:
@@ -126,13 +128,15 @@ const SIGNATURE_TAIL = 14 + 64 + 2
  */
 function readSignedBody(text: string, maxDepth: number, verify: Verifier): SignedBody | undefined {
   const n = text.length
+  // The payload: from its `{` after PAYLOAD_OPEN to its `}` before the signature.
+  const start = PAYLOAD_OPEN.length
   const end = n - SIGNATURE_TAIL
-  if (n > SIGNED_FIRST_MAX_CHARS || end <= PAYLOAD_AT + 1 || !text.startsWith('{"payload":{') || text.charCodeAt(end - 1) !== 125 /* } */) return undefined
-  if (!text.startsWith(',"signature":"', end) || text.charCodeAt(n - 2) !== 34 /* " */ || text.charCodeAt(n - 1) !== 125 /* } */) return undefined
-  const raw = text.slice(PAYLOAD_AT, end)
+  if (n > SIGNED_FIRST_MAX_CHARS || end <= start + 1 || !text.startsWith(PAYLOAD_OPEN) || text.charCodeAt(start) !== 123 /* { */ || text.charCodeAt(end - 1) !== 125 /* } */) return undefined
+  if (!text.startsWith(SIGNATURE_OPEN, end) || text.charCodeAt(n - 2) !== 34 /* " */ || text.charCodeAt(n - 1) !== 125 /* } */) return undefined
+  const raw = text.slice(start, end)
   if (raw.includes('__proto__') || raw.includes('prototype') || raw.includes('\\u') || !shallowerThan(raw, maxDepth - 1)) return undefined
   // The verifier checks the signature's form (64 lowercase hex) before anything else.
-  const keyIndex = verify(raw, text.slice(n - 66, n - 2))
+  const keyIndex = verify(raw, text.slice(end + SIGNATURE_OPEN.length, n - 2))
   if (keyIndex < 0) return undefined
   let payload: unknown
   try {
@@ -140,7 +144,7 @@ function readSignedBody(text: string, maxDepth: number, verify: Verifier): Signe
   } catch {
     return undefined
   }
-  return { kind: 'signed', raw, payload: payload as Record<string, unknown>, keyIndex }
+  return { kind: 'signed', signed: raw, payload: payload as Record<string, unknown>, keyIndex }
 }
 
 /** Whether the text opens at most maxDepth objects and arrays in all (in strings too), so nests no deeper. */
@@ -164,8 +168,8 @@ export function hookBodyOf(value: unknown, maxDepth = 1000): HookBody {
  * about which steps exist.
  */
 export async function handleHook(body: HookBody, registry: Registry, verify: Verifier, runtime: StepRuntime, replay?: ReplayStore): Promise<HookOutcome> {
-  const checked = body.kind === 'signed' ? { payload: body.payload, keyIndex: body.keyIndex, signed: body.raw } : checkScanned(body, verify)
-  if ('kind' in checked) return checked
+  const checked = body.kind === 'signed' ? body : checkScanned(body, verify)
+  if (checked.kind !== 'signed') return checked
   const { payload, keyIndex, signed } = checked
 
   const context = payload['context']
@@ -196,7 +200,7 @@ export async function handleHook(body: HookBody, registry: Registry, verify: Ver
 }
 
 /** A scanned body's payload, parsed once its signature is known to be right; or why not. */
-function checkScanned(body: ScannedBody, verify: Verifier): HookOutcome | { readonly payload: Record<string, unknown>; readonly keyIndex: number; readonly signed: string | Buffer } {
+function checkScanned(body: ScannedBody, verify: Verifier): SignedBody | HookOutcome {
   if (body.top !== 'object') return reject(400, 'malformed', RequestError.bodyNotObject)
   if (body.payload?.kind !== 'object') return reject(400, 'malformed', RequestError.payloadNotObject)
   const signature = body.signature?.kind === 'string' ? (JSON.parse(slice(body.text, body.signature.span)) as string) : undefined
@@ -212,7 +216,7 @@ function checkScanned(body: ScannedBody, verify: Verifier): HookOutcome | { read
   let keyIndex = verify(raw, signature)
   if (keyIndex < 0 && !body.asStringified) keyIndex = verify((signed = canonicalJsonBytes(raw) ?? JSON.stringify(JSON.parse(raw))), signature)
   if (keyIndex < 0) return reject(400, 'signature', SIGNATURE_ERROR)
-  return { payload: JSON.parse(raw) as Record<string, unknown>, keyIndex, signed }
+  return { kind: 'signed', signed, payload: JSON.parse(raw) as Record<string, unknown>, keyIndex }
 }
 
 async function runOnce(step: CompiledStep, payload: Payload, runtime: StepRuntime, registry: Registry): Promise<ReturnType<typeof finishAnswer>> {

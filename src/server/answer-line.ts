@@ -16,10 +16,14 @@ type Sym = 'asJsonSym' | 'chindingsSym' | 'hooksSym' | 'mixinSym' | 'needsMetada
 const { asJsonSym, chindingsSym, hooksSym, mixinSym, needsMetadataGsym, streamSym, timeSym } = pino.symbols as unknown as Readonly<Record<Sym, symbol>>
 
 type Internals = Record<symbol, unknown>
-// The logger checked last, and whether the template may write its lines: a
-// server has one logger, so this is one comparison per line.
+
+/** How the lines of one logger are written: found once per logger, then one call per line. */
+type Writer = (line: AnswerLine) => void
+
+// The logger checked last and its writer (undefined: the template does not
+// apply to it): a server has one logger, so this is one comparison per line.
 let checkedLogger: object | undefined
-let usable = false
+let writer: Writer | undefined
 
 /**
  * Writes the line of an answered step straight to the logger's destination:
@@ -46,31 +50,36 @@ let usable = false
  * pino's own serializer. The caller then logs through pino.
  */
 export function writeAnswerLine(logger: FastifyBaseLogger, line: AnswerLine): boolean {
-  const log = logger as unknown as Internals
   if (checkedLogger !== logger) {
-    usable = log[mixinSym] === undefined && (log[streamSym] as Internals)[needsMetadataGsym] !== true && reproduces(log)
+    writer = writerFor(logger as unknown as Internals)
     checkedLogger = logger
   }
-  if (!usable) return false
-  const stream = log[streamSym] as { write(text: string): unknown; later?: LogStream['later'] }
-  const time = (log[timeSym] as () => string)()
-  // step-runner's own output renders the line at the end of the turn, with the others of the turn.
-  if (stream.later !== undefined) stream.later(render, { line, time, log })
-  else stream.write(render({ line, time, log }))
+  if (writer === undefined) return false
+  writer(line)
   return true
+}
+
+/** The logger's writer, with its destination, clock, bindings and redaction looked up once; or undefined. */
+function writerFor(log: Internals): Writer | undefined {
+  const stream = log[streamSym] as { write(text: string): unknown; later?: LogStream['later']; [needsMetadataGsym]?: boolean }
+  if (log[mixinSym] !== undefined || stream[needsMetadataGsym] === true || !reproduces(log)) return undefined
+  const time = log[timeSym] as () => string
+  const bindings = log[chindingsSym] as string
+  const hook = (log[hooksSym] as { streamWrite?: (s: string) => string } | undefined)?.streamWrite
+  const render = ({ line, time }: Pending): string => {
+    const text = template(line, time, bindings)
+    return hook === undefined ? text : hook(text)
+  }
+  // step-runner's own output renders the line at the end of the turn, with the others of the turn.
+  const later = stream.later
+  if (later !== undefined) return (line) => later(render, { line, time: time() })
+  return (line) => void stream.write(render({ line, time: time() }))
 }
 
 interface Pending {
   readonly line: AnswerLine
   /** pino's time field as it was when the line was logged. */
   readonly time: string
-  readonly log: Internals
-}
-
-function render({ line, time, log }: Pending): string {
-  const text = template(line, time, log[chindingsSym] as string)
-  const hook = (log[hooksSym] as { streamWrite?: (s: string) => string } | undefined)?.streamWrite
-  return hook === undefined ? text : hook(text)
 }
 
 function template(line: AnswerLine, time: string, bindings: string): string {
