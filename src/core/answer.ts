@@ -2,6 +2,7 @@ import { StepErrorCode } from './errors.js'
 import type { CoreLimits } from './limits.js'
 import { failure, type StepResult } from './protocol.js'
 import type { Scrubber } from './secrets.js'
+import { JsonText } from '../engine/values.js'
 
 /**
  * The stage whose value a step's answer carries: what a bad or oversized
@@ -35,11 +36,18 @@ export interface Answer {
   readonly body: string
 }
 
-/** Serializes a step's answer, replaces secrets, and holds it to MAX_ANSWER_BYTES. */
+/**
+ * Serializes a step's answer, replaces secrets, and holds it to
+ * MAX_ANSWER_BYTES. Data that an evaluation thread sent as JSON text is
+ * spliced in as it is (see JsonText).
+ */
 export function finishAnswer(run: StepRun, limits: CoreLimits, secrets: Scrubber): Answer {
+  const { exit_code, data } = run.result
+  const text = data instanceof JsonText ? data : undefined
   let body: string
   try {
-    body = secrets.json(JSON.stringify(run.result))
+    // The same text as JSON.stringify of the result: exit_code, then data.
+    body = secrets.json(text === undefined ? JSON.stringify(run.result) : `{"exit_code":${JSON.stringify(exit_code)},"data":${text.text}}`)
   } catch (err) {
     // Each stage checked its value; this is the last guard, never a 500.
     return small(stageFailure(run.stage, `answer could not be serialized: ${(err as Error).message}`))
@@ -52,11 +60,30 @@ export function finishAnswer(run: StepRun, limits: CoreLimits, secrets: Scrubber
       return small(stageFailure(run.stage, `answer is ${bytes} bytes, over MAX_ANSWER_BYTES`, { bytes, max_answer_bytes: limits.maxAnswerBytes }))
     }
   }
-  return { result: run.result, body }
+  return { result: text === undefined ? run.result : parsedWhenRead(exit_code, text), body }
+}
+
+/**
+ * The answer as the log line, the metrics and /dev/runs see it, with spliced
+ * data parsed only if one of them reads it (most read only exit_code).
+ */
+function parsedWhenRead(exitCode: string, data: JsonText): StepResult {
+  let value: unknown
+  let parsed = false
+  return {
+    exit_code: exitCode,
+    get data() {
+      if (!parsed) {
+        value = data.toJSON()
+        parsed = true
+      }
+      return value
+    },
+  }
 }
 
 function small(run: StepRun): Answer {
   return { result: run.result, body: JSON.stringify(run.result) }
 }
 
-export { jsonProblem } from '../engine/values.js'
+export { JsonText, jsonProblem } from '../engine/values.js'

@@ -19,11 +19,15 @@ export const DEFAULT_EXPRESSION_LIMITS: EngineLimits = {
 /**
  * Evaluates a step's expression (transform, params, query) over a payload:
  * the root is dependencies_context ({} when absent), with $data and $context
- * bound. The one place that says what a step expression sees.
+ * bound. The one place that says what a step expression sees. `asText`: the
+ * caller only serializes the result, which may then be a JsonText (see
+ * Expression.evaluateIsolated).
  */
-export function evaluateOverPayload(expression: Expression, payload: Payload): Promise<unknown> {
-  return expression.evaluateIsolated(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context })
+export function evaluateOverPayload(expression: Expression, payload: Payload, asText = false): Promise<unknown> {
+  return expression.evaluateIsolated(payload.context.dependencies_context ?? {}, { data: payload.data, context: payload.context }, asText ? AS_TEXT : undefined)
 }
+
+const AS_TEXT = { asText: true } as const
 
 /** The part of a JSONata error that is safe and useful to show a user. */
 export interface ExpressionErrorInfo {

@@ -1,5 +1,5 @@
 import secureJson from 'secure-json-parse'
-import { jsonProblem, stageFailure, type StepRun } from './answer.js'
+import { JsonText, jsonProblem, stageFailure, type StepRun } from './answer.js'
 import { describeExpressionError, evaluateOverPayload, type Expression } from './expression.js'
 import { scanJson } from './json-scan.js'
 import type { CoreLimits } from './limits.js'
@@ -148,7 +148,7 @@ export function buildRequest(name: string, action: HttpAction, payload: Payload,
 
 /** The transform's result as the request body, in the step's `http.body` kind. */
 export function encodeBody(kind: BodyKind, body: unknown): string {
-  if (kind === 'json') return JSON.stringify(body)
+  if (kind === 'json') return body instanceof JsonText ? body.text : JSON.stringify(body)
   if (kind === 'text') {
     if (typeof body !== 'string') throw transformFailed(`http.body is text, so the transform must yield a string; got ${describe(body)}`)
     return body

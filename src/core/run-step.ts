@@ -36,7 +36,10 @@ export async function runStep(step: CompiledStep, payload: Payload, runtime: Ste
   if (step.transform !== undefined) {
     const started = performance.now()
     try {
-      output = await evaluateOverPayload(step.transform, payload)
+      // Where the result is only serialized (a static step's data, an HTTP
+      // step's JSON body), a result made on an evaluation thread stays the
+      // JSON text it came back as (see JsonText).
+      output = await evaluateOverPayload(step.transform, payload, step.action.kind === 'static' || step.action.body === 'json')
     } catch (err) {
       const info = describeExpressionError(err, step.transform)
       trace?.stage('transform', since(started), { error: info })

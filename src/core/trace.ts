@@ -3,6 +3,7 @@
  * what `send --trace` and `test-steps --trace` print. Recording is opt-in
  * per run (StepRuntime.trace): the server records nothing outside --dev.
  */
+import { JsonText } from '../engine/values.js'
 
 /** The stage names a trace uses (pinned): an HTTP step has one `attempt` per attempt. */
 export type TraceStageName = 'input' | 'transform' | 'request' | 'attempt' | 'response' | 'output'
@@ -25,8 +26,8 @@ export const TRACE_BODY_LIMIT = 64 * 1024
 export function traceBody(body: unknown): unknown {
   if (typeof body === 'string') return body.length <= TRACE_BODY_LIMIT ? body : `${body.slice(0, TRACE_BODY_LIMIT)}… [truncated: ${body.length - TRACE_BODY_LIMIT} more characters]`
   if (body === undefined) return undefined
-  const text = JSON.stringify(body)
-  if (text === undefined || text.length <= TRACE_BODY_LIMIT) return body
+  const text = body instanceof JsonText ? body.text : JSON.stringify(body)
+  if (text === undefined || text.length <= TRACE_BODY_LIMIT) return body instanceof JsonText ? body.toJSON() : body
   return `${text.slice(0, TRACE_BODY_LIMIT)}… [truncated: ${text.length - TRACE_BODY_LIMIT} more characters of JSON]`
 }
 

@@ -15,6 +15,7 @@ import { NotData } from './values.js'
 import { installFunctions } from './functions.js'
 import { LinearRegExp, patternProblem } from './regex.js'
 import { sequenceFactory } from './runtime.js'
+import { charge, nextTurn, overBudget } from './turns.js'
 import { internals, syncJsonata } from './sync-jsonata.js'
 
 /** The bounds on one evaluation; 0 is none. A step's `limits` (see the steps-file format). */
@@ -59,9 +60,11 @@ export interface Expression {
   /**
    * The same, isolated: on this thread for at most INLINE_MS, then, when it
    * needs longer, on an evaluation thread (see pool.ts) so that it holds up
-   * no other request. What the server calls.
+   * no other request. What the server calls. With `asText`, a result made
+   * on a thread comes back as the JsonText it crossed as, unparsed, for a
+   * caller that only serializes it.
    */
-  evaluateIsolated(input: unknown, bindings?: Readonly<Record<string, unknown>>): Promise<unknown>
+  evaluateIsolated(input: unknown, bindings?: Readonly<Record<string, unknown>>, options?: { readonly asText?: boolean }): Promise<unknown>
   /** JSONata's parse tree. */
   ast(): unknown
 }
@@ -152,22 +155,32 @@ export function compile(source: string, limits: EngineLimits = NO_LIMITS): Expre
         throw asLimitError(err, limits) ?? (internals.populateMessage(err), err)
       }
     },
-    async evaluateIsolated(input, bindings) {
+    async evaluateIsolated(input, bindings, options) {
       const requested = Date.now()
       const deadline = limits.timeoutMs > 0 ? requested + limits.timeoutMs : undefined
+      // Waiting for a turn with budget left (see turns.ts) counts against the
+      // timeout, as waiting for a thread does.
+      let started = requested
+      if (overBudget()) {
+        await nextTurn()
+        started = Date.now()
+      }
       // An expression that needed a thread a moment ago goes straight to one:
       // ten such requests at once would otherwise each take their INLINE_MS of
       // the main thread first.
-      if (requested - offloadedAt > STRAIGHT_TO_THREAD_MS) {
+      if (started - offloadedAt > STRAIGHT_TO_THREAD_MS) {
+        const startedPrecisely = performance.now()
         try {
-          return expression.evaluate(input, bindings, { timestamp: requested, deadline, yieldAt: requested + INLINE_MS })
+          return expression.evaluate(input, bindings, { timestamp: requested, deadline, yieldAt: started + INLINE_MS })
         } catch (err) {
           if (err !== OFFLOAD) throw err
           offloadedAt = Date.now()
+        } finally {
+          charge(performance.now() - startedPrecisely)
         }
       }
       const outcome = await evaluatorPool().run({ source, limits, input, bindings, timestamp: requested, deadline: deadline ?? requested + 3_600_000 })
-      if (outcome.ok) return outcome.value
+      if (outcome.ok) return options?.asText === true || outcome.result === undefined ? outcome.result : outcome.result.toJSON()
       if ('notData' in outcome) return new NotData(outcome.notData)
       throw outcome.error
     },

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { limitError } from './frame.js'
 import type { EngineLimits } from './index.js'
+import { JsonText } from './values.js'
 
 /**
  * Threads that finish the evaluations the main thread gave up on.
@@ -27,7 +28,8 @@ export interface Job {
   readonly deadline: number
 }
 
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown } | { readonly ok: false; readonly notData: string }
+/** A result comes back as the JSON text the thread made (absent: undefined), for the caller to parse or splice. */
+export type Outcome = { readonly ok: true; readonly result: JsonText | undefined } | { readonly ok: false; readonly error: unknown } | { readonly ok: false; readonly notData: string }
 
 /** Each thread's heap, in MiB. */
 const HEAP_MB = 512
@@ -214,8 +216,8 @@ export interface JobMessage {
   readonly deadline: number
 }
 
-/** What a thread answers: a result as JSON text (absent: undefined), parsed here once. */
-export type Reply = { readonly id: number } & ({ readonly ok: true; readonly json?: string } | { readonly ok: false; readonly error: unknown } | { readonly ok: false; readonly notData: string })
+/** What a thread answers: a result as JSON text (absent: undefined) and how deeply it nests. */
+export type Reply = { readonly id: number } & ({ readonly ok: true; readonly json?: string; readonly depth?: number } | { readonly ok: false; readonly error: unknown } | { readonly ok: false; readonly notData: string })
 
 function message(pending: Pending): JobMessage {
   const { source, limits, input, bindings, timestamp, deadline } = pending.job
@@ -224,7 +226,7 @@ function message(pending: Pending): JobMessage {
 
 function outcomeOf(reply: Reply): Outcome {
   if (!reply.ok) return 'notData' in reply ? { ok: false, notData: reply.notData } : { ok: false, error: reply.error }
-  return { ok: true, value: reply.json === undefined ? undefined : JSON.parse(reply.json) }
+  return { ok: true, result: reply.json === undefined ? undefined : new JsonText(reply.json, reply.depth ?? 0) }
 }
 
 /**

@@ -8,7 +8,7 @@ import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { compile, type Expression } from './index.js'
 import { EVALUATION_HEAP_BYTES, type JobMessage, type Reply } from './pool.js'
-import { jsonProblem } from './values.js'
+import { jsonProblem, nesting } from './values.js'
 
 // Below the main thread, which answers every other request: on Linux a
 // thread has a priority of its own (elsewhere this would lower the process).
@@ -42,7 +42,7 @@ parentPort!.on('message', (job: JobMessage) => {
     // carries its own push, as the array it is).
     if (problem !== undefined) reply({ id: job.id, ok: false, notData: problem })
     else if (value === undefined) reply({ id: job.id, ok: true })
-    else reply({ id: job.id, ok: true, json: JSON.stringify(value) })
+    else reply({ id: job.id, ok: true, json: JSON.stringify(value), depth: nesting(value) })
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown; position?: unknown; token?: unknown; value?: unknown }
     reply({

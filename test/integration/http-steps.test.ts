@@ -50,6 +50,16 @@ describe('HTTP steps against a real upstream on loopback', () => {
       })
     })
 
+    it('sends a body made on an evaluation thread as the same JSON', async () => {
+      upstream.on('/bulk', (_req, res) => json(res, 200, { ok: true }))
+      const items = Array.from({ length: 20_000 }, (_, i) => ({ id: i % 5_000, tags: ['a', { n: i % 5_000 }] }))
+      const answer = await callStep(server, 'bulk_upload', { data: { items } })
+      expect(answer.body).toEqual({ exit_code: 'success', data: { ok: true } })
+      const [received] = upstream.seen('/bulk')
+      expect(received!.body).toBe(JSON.stringify({ items: items.slice(0, 5_000) }))
+      expect(received!.headers).toMatchObject({ 'content-type': 'application/json' })
+    })
+
     it('can never leave the origin, whatever the params', async () => {
       upstream.on('/v1/users/%2F%2Fevil.example%2Fx/charges', (_req, res) => json(res, 201, { id: 'ch_2' }))
       const answer = await callStep(server, 'charge_card', { data: { amount: 1, user_id: '//evil.example/x' } })

@@ -77,6 +77,9 @@ describe('isolation: hostile evaluations run apart from other requests', () => {
     expect((await callStep(server, 'sorted', { data: { numbers } })).body).toEqual({ exit_code: 'success', data: [0, 39_999] })
     const items = Array.from({ length: 20_000 }, (_, i) => ({ id: i % 5_000, tags: ['a', 'b'] }))
     expect((await callStep(server, 'distinct', { data: { items } })).body).toEqual({ exit_code: 'success', data: 5_000 })
+    // The whole list, made on an evaluation thread and answered as the JSON text it sent back.
+    const list = await callStep(server, 'distinct_list', { data: { items } })
+    expect(list.text).toBe(JSON.stringify({ exit_code: 'success', data: { items: items.slice(0, 5_000) } }))
     expect((await callStep(server, 'backtracking', { data: { text: `${'a'.repeat(40)}!` } })).body).toEqual({ exit_code: 'success', data: false })
   })
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { JsonText } from '../../src/engine/values.js'
 import { buildRequest, DEFAULT_RETRY_STATUSES, encodeBody, fillUrl, queryString, readResponse } from '../../src/core/http-step.js'
 import { createGate } from '../../src/upstream/gate.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
@@ -146,6 +147,13 @@ describe('retry timing', () => {
     expect(retryAfter(answer('Wed, 31 Dec 2025 00:00:00 GMT'), policy, now)).toBe(0)
     expect(retryAfter(answer('soon'), policy)).toBeUndefined()
     expect(retryAfter({ status: 503, headers: {}, body: Buffer.alloc(0) }, policy)).toBeUndefined()
+  })
+})
+
+describe('a JSON body', () => {
+  it('is the JSON text an evaluation thread made, as it is, or the value serialized', () => {
+    expect(encodeBody('json', new JsonText('{"a":[1,"x"]}', 2))).toBe('{"a":[1,"x"]}')
+    expect(encodeBody('json', { a: [1, 'x'] })).toBe('{"a":[1,"x"]}')
   })
 })
 
