@@ -2,11 +2,13 @@
  * The expression engine: JSONata, as jsonata 2.2.2 evaluates it.
  *
  * Every expression of a steps file (transform, params, query, output) is
- * compiled here once, at load, and evaluated per request. For now this is a
- * thin layer over jsonata-js; the layer is what the conformance suite and the
- * differential test run against (test/unit/jsonata-suite.test.ts,
- * test/unit/engine-differential.test.ts), so that a compiled engine can take
- * its place construct by construct with both proving it unchanged.
+ * compiled here once, at load, and evaluated per request: jsonata's own
+ * parse tree, made synchronous (sync-jsonata.ts), its nodes compiled into
+ * closures (compile.ts) within the step's limits (frame.ts), on the main
+ * thread for at most INLINE_MS and a budget per turn (turns.ts), else on an
+ * evaluation thread (pool.ts). This module is what the conformance suite and
+ * the differential test run against (test/unit/jsonata-suite.test.ts,
+ * test/unit/engine-differential.test.ts).
  */
 import { compileTree } from './compile.js'
 import { EvaluationFrame, Frame, limitError, OFFLOAD, type FrameLimits } from './frame.js'
