@@ -16,6 +16,7 @@ import type { InFlight } from './in-flight.js'
 import type { Metrics } from './metrics.js'
 import { decodeRequestBodies } from './request-encoding.js'
 import { writeAnswerLine } from './answer-line.js'
+import { afterTurnReads } from './read-batches.js'
 import type { Reloader } from './reloader.js'
 import type { Settings } from './settings.js'
 
@@ -75,15 +76,17 @@ export function hookRoute(options: HookRouteOptions) {
     decodeRequestBodies(scope)
 
     const handle = async (request: FastifyRequest, reply: FastifyReply, endSpan?: (attributes: HookSpanAttributes) => void) => {
-      const registry = options.config.current()
-      // npm run dev started on a broken file: nothing to serve until a save loads one.
-      if (registry.unavailable) {
-        return reply
-          .code(503)
-          .send({ error: 'no valid config is loaded yet: fix the steps file and save it (npm run dev reloads it)', errors: options.config.lastReload().errors })
-      }
       options.inFlight.begin()
       try {
+        // With the other requests read in this turn (see read-batches.ts).
+        await afterTurnReads()
+        const registry = options.config.current()
+        // npm run dev started on a broken file: nothing to serve until a save loads one.
+        if (registry.unavailable) {
+          return reply
+            .code(503)
+            .send({ error: 'no valid config is loaded yet: fix the steps file and save it (npm run dev reloads it)', errors: options.config.lastReload().errors })
+        }
         const recorder = options.runs === undefined ? undefined : createTraceRecorder()
         const outcome = await handleHook(request.body as HookBody, registry, options.verify, runtimeFor(reply.raw, request.log, recorder), options.replay)
         // npm run dev: an answer that does not match its data_schema is logged, and flagged in its trace.
