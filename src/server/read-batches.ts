@@ -10,9 +10,10 @@
  * answer's JSON.stringify took 2.7 µs in the server against 0.9 µs in a
  * loop. Run together, each phase of the batch runs back to back with itself
  * (the requests' steps until their first await, then their answers): the
- * server's CPU time per request fell by a third to two fifths (see
- * BENCHMARKS.md). A request waits at most for the rest of its turn's reads,
- * microseconds; one alone waits for one `setImmediate`.
+ * server's CPU time per request fell by a quarter to two fifths (see
+ * BENCHMARKS.md). A request waits for the rest of its turn's reads (the
+ * bench's latencies under load are the ceiling's); one alone waits for one
+ * `setImmediate`.
  */
 
 let waiting: (() => void)[] = []
