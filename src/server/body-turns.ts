@@ -18,6 +18,8 @@
  * the main thread for 50 ms at a time when two were read in one turn; one
  * such body a turn keeps it near 25.
  */
+import { turnQueue } from './turn-queue.js'
+
 export const BIG_BODY_CHARS = 64 * 1024
 /** How long one turn may go on reading big bodies: several of 100 KB, one of a megabyte. */
 export const TURN_MS = 5
@@ -28,13 +30,22 @@ interface Waiting {
   readonly read: () => void
   readonly chars: number
 }
-const waiting: Waiting[] = []
-let scheduled = false
+
+// Each turn reads big bodies in the order they arrived, until TURN_CHARS or TURN_MS.
+const join = turnQueue<Waiting>((waiting) => {
+  const start = performance.now()
+  let chars = 0
+  do {
+    const body = waiting.shift()!
+    body.read()
+    chars += body.chars
+  } while (waiting.length > 0 && chars < TURN_CHARS && performance.now() - start < TURN_MS)
+})
 
 /** Runs `read` (of a body of `chars` characters) in a turn, after the big bodies before it; resolves or rejects as it does. */
 export function inTurn<T>(read: () => T, chars: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    waiting.push({
+    join({
       read: () => {
         try {
           resolve(read())
@@ -44,23 +55,5 @@ export function inTurn<T>(read: () => T, chars: number): Promise<T> {
       },
       chars,
     })
-    if (!scheduled) {
-      scheduled = true
-      setImmediate(next)
-    }
   })
-}
-
-// An immediate queued while the check phase runs waits for the next turn,
-// after the poll phase has taken in other requests.
-function next(): void {
-  const start = performance.now()
-  let chars = 0
-  do {
-    const body = waiting.shift()!
-    body.read()
-    chars += body.chars
-  } while (waiting.length > 0 && chars < TURN_CHARS && performance.now() - start < TURN_MS)
-  if (waiting.length > 0) setImmediate(next)
-  else scheduled = false
 }

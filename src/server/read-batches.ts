@@ -16,27 +16,17 @@
  * `setImmediate`.
  */
 
-let waiting: (() => void)[] = []
-let scheduled = false
+import { turnQueue } from './turn-queue.js'
 
-function runBatch(): void {
-  scheduled = false
-  const batch = waiting
-  waiting = []
-  for (const resume of batch) resume()
-}
+// The whole turn's requests resume together, in the order they were read.
+const join = turnQueue<() => void>((waiting) => {
+  for (const resume of waiting.splice(0)) resume()
+})
 
 /**
  * Resolves after this turn's I/O callbacks, with every other request read in
  * the same turn, in the order they were read.
  */
 export function afterTurnReads(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    waiting.push(resolve)
-    if (!scheduled) {
-      scheduled = true
-      // Immediates run once the poll phase has run every I/O callback that was ready.
-      setImmediate(runBatch)
-    }
-  })
+  return new Promise<void>((resume) => join(resume))
 }
